@@ -1,0 +1,190 @@
+//! Command-line definitions (clap) and dispatch.
+//!
+//! Every `serve` option is a flag and a `GATEHOUSE_*` environment variable. The names
+//! in SPEC §6 are fixed because scripts outside this repository rely on them. Parsing
+//! stops at raw values; [`crate::config`] validates them into a `Config`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// gatehouse: users, logins, tokens and API keys for internal tools, from one binary.
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Log verbosity: error, warn, info, debug or trace (or a tracing filter).
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_LOG_LEVEL",
+        default_value = "info"
+    )]
+    pub log_level: String,
+    /// Log format: human-readable text on a terminal, JSON lines otherwise (auto).
+    #[arg(long, global = true, env = "GATEHOUSE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Text on a terminal, JSON when not.
+    Auto,
+    /// Human-readable text.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTPS server.
+    ///
+    /// With no flags: data in ./gatehouse-data, HTTPS on 127.0.0.1:8443, and a
+    /// self-signed certificate generated on first start (its SHA-256 fingerprint is
+    /// printed so clients can pin it).
+    Serve(Box<ServeArgs>),
+    /// Manage users directly in the data directory (the server must be stopped).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// `gatehouse serve` options.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Directory holding the database, certificate and key (created 0700).
+    #[arg(long, env = "GATEHOUSE_DATA_DIR", default_value = "./gatehouse-data")]
+    pub data_dir: PathBuf,
+    /// Address and port to listen on. Port 0 picks a free port (see --ready-file).
+    #[arg(long, env = "GATEHOUSE_LISTEN", default_value = "127.0.0.1:8443")]
+    pub listen: SocketAddr,
+    /// Once listening, write the bound address (e.g. 127.0.0.1:8443) to this file.
+    #[arg(long, env = "GATEHOUSE_READY_FILE")]
+    pub ready_file: Option<PathBuf>,
+    /// Serve plain HTTP instead of HTTPS. Only for use behind a TLS-terminating proxy
+    /// on the same host; passwords and tokens otherwise cross the network in clear.
+    #[arg(long, env = "GATEHOUSE_INSECURE_HTTP")]
+    pub insecure_http: bool,
+    /// Extra DNS name or IP for the generated self-signed certificate (repeatable;
+    /// localhost, 127.0.0.1 and ::1 are always included).
+    #[arg(long = "hostname", env = "GATEHOUSE_HOSTNAME", value_delimiter = ',')]
+    pub hostnames: Vec<String>,
+    /// PEM certificate chain to serve instead of the generated one (needs --tls-key).
+    #[arg(long, env = "GATEHOUSE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "GATEHOUSE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Browser origin allowed to call the API with credentials (repeatable), e.g.
+    /// https://app.example.com. `*` is refused: it cannot be combined with credentials.
+    #[arg(
+        long = "cors-origin",
+        env = "GATEHOUSE_CORS_ORIGIN",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+    /// Login attempts (token and login endpoints) per client: N/second|minute|hour|day, or off.
+    #[arg(long, env = "GATEHOUSE_LOGIN_RATE_LIMIT", default_value = "5/minute")]
+    pub login_rate_limit: String,
+    /// Registrations per client: N/second|minute|hour|day, or off.
+    #[arg(long, env = "GATEHOUSE_REGISTER_RATE_LIMIT", default_value = "3/hour")]
+    pub register_rate_limit: String,
+    /// Other API calls per client or per API key: N/second|minute|hour|day, or off.
+    #[arg(long, env = "GATEHOUSE_API_RATE_LIMIT", default_value = "100/minute")]
+    pub api_rate_limit: String,
+    /// Reverse proxy whose X-Forwarded-For is believed (CIDR or address, repeatable).
+    #[arg(
+        long = "trusted-proxy",
+        env = "GATEHOUSE_TRUSTED_PROXY",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<String>,
+    /// scrypt log2(N) for new password hashes (memory = 128·r·2^N bytes).
+    #[arg(long, env = "GATEHOUSE_SCRYPT_LOG_N", default_value_t = 15)]
+    pub scrypt_log_n: u8,
+    /// scrypt block size r.
+    #[arg(long, env = "GATEHOUSE_SCRYPT_R", default_value_t = 8)]
+    pub scrypt_r: u32,
+    /// scrypt parallelism p (computed sequentially: multiplies time, not memory).
+    #[arg(long, env = "GATEHOUSE_SCRYPT_P", default_value_t = 3)]
+    pub scrypt_p: u32,
+    /// Memory all concurrent password hashes may use together, in MiB. Logins beyond
+    /// it queue instead of exhausting memory; also the cap on a stored hash's cost.
+    #[arg(long, env = "GATEHOUSE_HASH_MEMORY_MIB", default_value_t = 128)]
+    pub hash_memory_mib: u64,
+    /// Access-token lifetime in minutes.
+    #[arg(long, env = "GATEHOUSE_ACCESS_TOKEN_MINUTES", default_value_t = 30)]
+    pub access_token_minutes: u64,
+    /// Refresh-token lifetime in days.
+    #[arg(long, env = "GATEHOUSE_REFRESH_TOKEN_DAYS", default_value_t = 7)]
+    pub refresh_token_days: u64,
+    /// Failed logins in a row that lock an account (0 disables lockout).
+    #[arg(long, env = "GATEHOUSE_MAX_FAILED_LOGINS", default_value_t = 5)]
+    pub max_failed_logins: u32,
+    /// How long a locked account stays locked, in minutes.
+    #[arg(long, env = "GATEHOUSE_LOCKOUT_MINUTES", default_value_t = 30)]
+    pub lockout_minutes: u64,
+    /// Token issuer (`iss`). Default: https://<first --hostname or localhost>.
+    #[arg(long, env = "GATEHOUSE_ISSUER")]
+    pub issuer: Option<String>,
+    /// Most connections open at once; further clients wait in the kernel backlog.
+    #[arg(long, env = "GATEHOUSE_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Seconds a client has to finish the TLS handshake.
+    #[arg(long, env = "GATEHOUSE_TLS_HANDSHAKE_TIMEOUT", default_value_t = 10)]
+    pub tls_handshake_timeout_secs: u64,
+    /// Seconds a client has to send a request's headers.
+    #[arg(long, env = "GATEHOUSE_HEADER_TIMEOUT", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+    /// Seconds an idle keep-alive connection is kept open.
+    #[arg(long, env = "GATEHOUSE_IDLE_TIMEOUT", default_value_t = 60)]
+    pub idle_timeout_secs: u64,
+    /// On SIGTERM/SIGINT, seconds to let in-flight requests finish before exiting.
+    #[arg(long, env = "GATEHOUSE_SHUTDOWN_TIMEOUT", default_value_t = 20)]
+    pub shutdown_timeout_secs: u64,
+}
+
+/// `gatehouse user ...`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user with any role, including super_admin (the only way to make one).
+    ///
+    /// Example: echo 'S3cure!pass' | gatehouse user add alice --email alice@example.com
+    ///          --role super_admin --password-stdin --data-dir /var/lib/gatehouse
+    Add(UserAddArgs),
+}
+
+/// `gatehouse user add`
+#[derive(Debug, Clone, Args)]
+pub struct UserAddArgs {
+    /// Username: 3-50 of letters, digits, '-' and '_' (stored lower-case).
+    pub name: String,
+    /// Email address.
+    #[arg(long)]
+    pub email: String,
+    /// Role: user, moderator, admin or super_admin.
+    #[arg(long, default_value = "user")]
+    pub role: String,
+    /// Optional display name.
+    #[arg(long)]
+    pub full_name: Option<String>,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Data directory of the (stopped) server.
+    #[arg(long, env = "GATEHOUSE_DATA_DIR", default_value = "./gatehouse-data")]
+    pub data_dir: PathBuf,
+    /// scrypt log2(N), as for serve.
+    #[arg(long, env = "GATEHOUSE_SCRYPT_LOG_N", default_value_t = 15)]
+    pub scrypt_log_n: u8,
+    /// scrypt r, as for serve.
+    #[arg(long, env = "GATEHOUSE_SCRYPT_R", default_value_t = 8)]
+    pub scrypt_r: u32,
+    /// scrypt p, as for serve.
+    #[arg(long, env = "GATEHOUSE_SCRYPT_P", default_value_t = 3)]
+    pub scrypt_p: u32,
+}

@@ -1,0 +1,439 @@
+//! Raw command-line options → a validated [`Config`].
+//!
+//! Every problem is collected and reported together, before any file is opened or
+//! port bound, so an operator fixes a bad unit file in one pass. Nothing downstream
+//! re-parses a flag.
+
+use crate::cli::ServeArgs;
+use crate::crypto::password::HashParams;
+use crate::domain::Policy;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Request bodies larger than this get 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Where the TLS certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSource {
+    /// Generated on first start into the data directory, for these extra names
+    /// (localhost, 127.0.0.1 and ::1 are always added).
+    SelfSigned {
+        /// From `--hostname`.
+        hostnames: Vec<String>,
+    },
+    /// Operator-provided PEM files.
+    Files {
+        /// Certificate chain.
+        cert: PathBuf,
+        /// Private key.
+        key: PathBuf,
+    },
+    /// `--insecure-http`: no TLS at all.
+    None,
+}
+
+/// A request-rate limit: `count` per `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// Requests allowed in one window.
+    pub count: u32,
+    /// Window length.
+    pub window: Duration,
+}
+
+impl Rate {
+    /// Parses `5/minute` (second, minute, hour or day); `off` gives `None`.
+    pub fn parse(s: &str) -> Result<Option<Self>, String> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        let err = || format!("'{s}' is not a rate: use N/second, N/minute, N/hour, N/day or off");
+        let (n, unit) = s.split_once('/').ok_or_else(err)?;
+        let count: u32 = n.trim().parse().map_err(|_| err())?;
+        let window = match unit.trim().to_ascii_lowercase().as_str() {
+            "s" | "sec" | "second" | "seconds" => 1,
+            "m" | "min" | "minute" | "minutes" => 60,
+            "h" | "hour" | "hours" => 3600,
+            "d" | "day" | "days" => 86_400,
+            _ => return Err(err()),
+        };
+        if count == 0 {
+            return Err(format!(
+                "'{s}': a limit of 0 would refuse everything; use off to disable"
+            ));
+        }
+        Ok(Some(Self {
+            count,
+            window: Duration::from_secs(window),
+        }))
+    }
+}
+
+/// Per-client rate limits (`None` = off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// token and login endpoints.
+    pub login: Option<Rate>,
+    /// register.
+    pub register: Option<Rate>,
+    /// everything else under /api.
+    pub api: Option<Rate>,
+}
+
+/// An IP network in CIDR form (a bare address is a /32 or /128).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Parses `10.0.0.0/8`, `::1` or `192.168.1.5`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{s}' is not an IP address or CIDR"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("'{s}': bad prefix length"))?,
+            None => max,
+        };
+        Ok(Self { addr, prefix })
+    }
+
+    /// Whether `ip` is inside this network (IPv4-mapped IPv6 addresses match IPv4 networks).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Connection-level limits and timeouts.
+#[derive(Debug, Clone)]
+pub struct ConnLimits {
+    /// Most open connections.
+    pub max_connections: usize,
+    /// TLS handshake deadline.
+    pub tls_handshake_timeout: Duration,
+    /// Deadline for a request's headers.
+    pub header_timeout: Duration,
+    /// Idle keep-alive connections are closed after this.
+    pub idle_timeout: Duration,
+    /// Drain deadline on shutdown.
+    pub shutdown_timeout: Duration,
+}
+
+/// Everything `serve` needs, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// File to write the bound address to once listening.
+    pub ready_file: Option<PathBuf>,
+    /// Certificate source.
+    pub tls: TlsSource,
+    /// Allowed CORS origins.
+    pub cors_origins: Vec<String>,
+    /// Rate limits.
+    pub rate_limits: RateLimits,
+    /// Proxies whose X-Forwarded-For is believed.
+    pub trusted_proxies: Vec<Cidr>,
+    /// scrypt parameters for new hashes.
+    pub hash_params: HashParams,
+    /// Memory budget for concurrent hashes, bytes.
+    pub hash_memory_bytes: u64,
+    /// Token lifetimes and lockout.
+    pub policy: Policy,
+    /// `iss` of every token.
+    pub issuer: String,
+    /// Connection limits.
+    pub limits: ConnLimits,
+}
+
+/// All problems found in the options.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration:")?;
+        for e in &self.0 {
+            writeln!(f, "  - {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+fn valid_hostname(h: &str) -> bool {
+    if h.parse::<IpAddr>().is_ok() {
+        return true;
+    }
+    let h = h.strip_prefix("*.").unwrap_or(h);
+    !h.is_empty()
+        && h.len() <= 253
+        && h.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
+fn valid_origin(o: &str) -> bool {
+    let Some((scheme, rest)) = o.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https")
+        && !rest.is_empty()
+        && !rest.contains('/')
+        && !o.ends_with('/')
+}
+
+impl Config {
+    /// Validates `serve` options.
+    pub fn from_args(a: &ServeArgs) -> Result<Self, ConfigErrors> {
+        let mut errs: Vec<String> = Vec::new();
+        let mut rate = |flag: &str, v: &str| {
+            Rate::parse(v).unwrap_or_else(|e| {
+                errs.push(format!("--{flag}: {e}"));
+                None
+            })
+        };
+        let rate_limits = RateLimits {
+            login: rate("login-rate-limit", &a.login_rate_limit),
+            register: rate("register-rate-limit", &a.register_rate_limit),
+            api: rate("api-rate-limit", &a.api_rate_limit),
+        };
+        let mut trusted_proxies = Vec::new();
+        for p in &a.trusted_proxies {
+            match Cidr::parse(p) {
+                Ok(c) => trusted_proxies.push(c),
+                Err(e) => errs.push(format!("--trusted-proxy: {e}")),
+            }
+        }
+        for h in &a.hostnames {
+            if !valid_hostname(h) {
+                errs.push(format!("--hostname: '{h}' is not a DNS name or IP address"));
+            }
+        }
+        for o in &a.cors_origins {
+            if o == "*" {
+                errs.push("--cors-origin: '*' cannot be used: the API sends credentials (cookies, Authorization), and browsers forbid credentials with a wildcard origin; list each origin instead".into());
+            } else if !valid_origin(o) {
+                errs.push(format!("--cors-origin: '{o}' is not an origin like https://app.example.com (scheme, host, optional port; no path)"));
+            }
+        }
+        let tls = match (&a.tls_cert, &a.tls_key, a.insecure_http) {
+            (Some(_), _, true) => {
+                errs.push("--insecure-http cannot be combined with --tls-cert/--tls-key".into());
+                TlsSource::None
+            }
+            (_, _, true) => TlsSource::None,
+            (Some(cert), Some(key), false) => TlsSource::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            _ => TlsSource::SelfSigned {
+                hostnames: a.hostnames.clone(),
+            },
+        };
+        let hash_params = HashParams {
+            log_n: a.scrypt_log_n,
+            r: a.scrypt_r,
+            p: a.scrypt_p,
+        };
+        let hash_memory_bytes = a.hash_memory_mib.saturating_mul(1024 * 1024);
+        if !(1..=24).contains(&a.scrypt_log_n)
+            || a.scrypt_r == 0
+            || a.scrypt_r > 64
+            || a.scrypt_p == 0
+            || a.scrypt_p > 16
+        {
+            errs.push(format!(
+                "--scrypt-log-n/-r/-p: ln={} r={} p={} is outside 1..=24, 1..=64, 1..=16",
+                a.scrypt_log_n, a.scrypt_r, a.scrypt_p
+            ));
+        } else if hash_params.memory_bytes() > hash_memory_bytes {
+            errs.push(format!(
+                "one scrypt hash needs {} MiB but --hash-memory-mib is {}: raise the budget or lower --scrypt-log-n",
+                hash_params.memory_bytes() / (1024 * 1024),
+                a.hash_memory_mib
+            ));
+        }
+        let positive = |errs: &mut Vec<String>, flag: &str, v: u64| {
+            if v == 0 {
+                errs.push(format!("--{flag} must be at least 1"));
+            }
+        };
+        positive(&mut errs, "access-token-minutes", a.access_token_minutes);
+        positive(&mut errs, "refresh-token-days", a.refresh_token_days);
+        positive(&mut errs, "lockout-minutes", a.lockout_minutes);
+        positive(
+            &mut errs,
+            "tls-handshake-timeout",
+            a.tls_handshake_timeout_secs,
+        );
+        positive(&mut errs, "header-timeout", a.header_timeout_secs);
+        positive(&mut errs, "idle-timeout", a.idle_timeout_secs);
+        if a.max_connections == 0 {
+            errs.push("--max-connections must be at least 1".into());
+        }
+        let issuer = a.issuer.clone().unwrap_or_else(|| {
+            format!(
+                "https://{}",
+                a.hostnames
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or("localhost")
+            )
+        });
+        if issuer.trim().is_empty() {
+            errs.push("--issuer must not be empty".into());
+        }
+        if !errs.is_empty() {
+            return Err(ConfigErrors(errs));
+        }
+        let mins = |m: u64| Duration::from_secs(m.saturating_mul(60));
+        Ok(Self {
+            data_dir: a.data_dir.clone(),
+            listen: a.listen,
+            ready_file: a.ready_file.clone(),
+            tls,
+            cors_origins: a.cors_origins.clone(),
+            rate_limits,
+            trusted_proxies,
+            hash_params,
+            hash_memory_bytes,
+            policy: Policy {
+                access_ttl: mins(a.access_token_minutes),
+                refresh_ttl: Duration::from_secs(a.refresh_token_days.saturating_mul(86_400)),
+                max_failed_logins: a.max_failed_logins,
+                lockout: mins(a.lockout_minutes),
+            },
+            issuer,
+            limits: ConnLimits {
+                max_connections: a.max_connections,
+                tls_handshake_timeout: Duration::from_secs(a.tls_handshake_timeout_secs),
+                header_timeout: Duration::from_secs(a.header_timeout_secs),
+                idle_timeout: Duration::from_secs(a.idle_timeout_secs),
+                shutdown_timeout: Duration::from_secs(a.shutdown_timeout_secs),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn args(extra: &[&str]) -> ServeArgs {
+        let mut v = vec!["gatehouse", "serve"];
+        v.extend_from_slice(extra);
+        match Cli::try_parse_from(v).unwrap().command {
+            Command::Serve(a) => *a,
+            Command::User(_) => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::from_args(&args(&[])).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8443");
+        assert_eq!(c.hash_params, HashParams::DEFAULT);
+        assert_eq!(
+            c.rate_limits.login,
+            Some(Rate {
+                count: 5,
+                window: Duration::from_secs(60)
+            })
+        );
+        assert_eq!(
+            c.rate_limits.register,
+            Some(Rate {
+                count: 3,
+                window: Duration::from_secs(3600)
+            })
+        );
+        assert_eq!(c.tls, TlsSource::SelfSigned { hostnames: vec![] });
+        assert_eq!(c.issuer, "https://localhost");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let e = Config::from_args(&args(&[
+            "--login-rate-limit",
+            "5/fortnight",
+            "--cors-origin",
+            "*",
+            "--trusted-proxy",
+            "10.0.0.0/33",
+            "--hostname",
+            "bad host",
+            "--scrypt-log-n",
+            "20",
+        ]))
+        .unwrap_err();
+        assert_eq!(e.0.len(), 5, "{e}");
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!(Rate::parse("off").unwrap(), None);
+        assert_eq!(
+            Rate::parse("100/minute").unwrap().map(|r| r.count),
+            Some(100)
+        );
+        assert!(Rate::parse("0/minute").is_err());
+        assert!(Rate::parse("five/minute").is_err());
+    }
+
+    #[test]
+    fn cidrs() {
+        let c = Cidr::parse("10.1.0.0/16").unwrap();
+        assert!(c.contains("10.1.200.3".parse().unwrap()));
+        assert!(!c.contains("10.2.0.1".parse().unwrap()));
+        assert!(c.contains("::ffff:10.1.0.9".parse().unwrap()));
+        assert!(Cidr::parse("::1").unwrap().contains("::1".parse().unwrap()));
+        assert!(Cidr::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("8.8.8.8".parse().unwrap()));
+    }
+}

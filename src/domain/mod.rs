@@ -1,0 +1,178 @@
+//! What is allowed and what happens: accounts, logins, sessions and tokens.
+//!
+//! [`Auth`] is the one handle on the auth logic. Its methods are synchronous and may
+//! block (scrypt, durable commits): the server calls them on the blocking pool, and
+//! acquires a hashing permit first for the ones documented as hashing. Nothing here
+//! knows about HTTP, JSON or sockets; outcomes are [`Error`] values and plain structs.
+
+pub mod roles;
+pub mod sessions;
+pub mod users;
+pub mod validation;
+
+use crate::clock::Clock;
+use crate::crypto::jwt::{self, Keyring, PublicKey};
+use crate::crypto::password::{PasswordError, PasswordHasherConfig};
+use crate::store::records::{KeySet, KeyState, SigningKeyRecord, User};
+use crate::store::{Store, StoreError};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+pub use validation::FieldError;
+
+/// Every outcome other than success. The HTTP layer maps each variant to exactly one
+/// status code; the strings are the tutorial's `detail` texts.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input failed validation (422).
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+    /// Any failed credential check: unknown user, wrong password, locked, deactivated
+    /// at login, bad or revoked token (401). One variant, so replies cannot be probed.
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(&'static str),
+    /// Authenticated but not allowed (403).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// A request the tutorial answers with 400.
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    /// No such thing (404).
+    #[error("not found: {0}")]
+    NotFound(&'static str),
+    /// Duplicate username or email (409).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// A fault that is ours, not the caller's (500); the text is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Error::Internal(e.to_string())
+    }
+}
+
+impl From<PasswordError> for Error {
+    fn from(e: PasswordError) -> Self {
+        Error::Internal(e.to_string())
+    }
+}
+
+/// The 401 detail for a failed login, the same for every cause.
+pub const BAD_CREDENTIALS: &str = "Incorrect username or password";
+
+/// Tunable rules.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Access-token lifetime.
+    pub access_ttl: Duration,
+    /// Refresh-token lifetime.
+    pub refresh_ttl: Duration,
+    /// Failed logins that lock an account (0 disables lockout).
+    pub max_failed_logins: u32,
+    /// How long a lock lasts.
+    pub lockout: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            access_ttl: Duration::from_secs(30 * 60),
+            refresh_ttl: Duration::from_secs(7 * 24 * 3600),
+            max_failed_logins: 5,
+            lockout: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// The auth core: store, keys, password hasher, clock and policy.
+#[derive(Debug)]
+pub struct Auth {
+    store: Arc<Store>,
+    keys: RwLock<Arc<Keyring>>,
+    passwords: PasswordHasherConfig,
+    clock: Clock,
+    policy: Policy,
+}
+
+impl Auth {
+    /// Builds the core, creating the first signing key if the store has none.
+    pub fn new(
+        store: Arc<Store>,
+        passwords: PasswordHasherConfig,
+        clock: Clock,
+        policy: Policy,
+        issuer: &str,
+    ) -> Result<Self, Error> {
+        let keyring = load_or_create_keys(&store, &clock, issuer)?;
+        Ok(Self {
+            store,
+            keys: RwLock::new(Arc::new(keyring)),
+            passwords,
+            clock,
+            policy,
+        })
+    }
+
+    /// The store (for health checks and operator commands).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The current keyring (cheap `Arc` clone; a rotation swaps it atomically).
+    pub fn keyring(&self) -> Arc<Keyring> {
+        match self.keys.read() {
+            Ok(k) => Arc::clone(&k),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    fn user_or_internal(tx_user: Option<User>, id: u64) -> Result<User, Error> {
+        tx_user.ok_or_else(|| Error::Internal(format!("user {id} missing")))
+    }
+}
+
+fn load_or_create_keys(store: &Store, clock: &Clock, issuer: &str) -> Result<Keyring, Error> {
+    let set = store.write(|tx| {
+        let mut set = tx.keys()?;
+        if !set.keys.iter().any(|k| k.state == KeyState::Active) {
+            let pkcs8 = jwt::generate_pkcs8().map_err(|e| Error::Internal(e.to_string()))?;
+            let public = jwt::public_key(&pkcs8).map_err(|e| Error::Internal(e.to_string()))?;
+            set.keys.push(SigningKeyRecord {
+                kid: public.kid,
+                pkcs8,
+                created_at: clock.now_micros(),
+                state: KeyState::Active,
+            });
+            tx.put_keys(&set)?;
+        }
+        Ok::<KeySet, Error>(set)
+    })?;
+    keyring_from(&set, issuer)
+}
+
+/// Builds a keyring from stored keys: the newest active key signs, every key verifies.
+pub fn keyring_from(set: &KeySet, issuer: &str) -> Result<Keyring, Error> {
+    let active = set
+        .keys
+        .iter()
+        .rev()
+        .find(|k| k.state == KeyState::Active)
+        .ok_or_else(|| Error::Internal("no active signing key".into()))?;
+    let mut others: Vec<PublicKey> = Vec::new();
+    for k in set.keys.iter().filter(|k| k.kid != active.kid) {
+        others.push(jwt::public_key(&k.pkcs8).map_err(|e| Error::Internal(e.to_string()))?);
+    }
+    Keyring::new(&active.pkcs8, &others, issuer).map_err(|e| Error::Internal(e.to_string()))
+}

@@ -1,0 +1,51 @@
+//! Endpoint handlers, one file per resource. A handler decodes its input, makes one
+//! domain call (on the blocking pool when it may block), and shapes the response.
+//! Shared here: the caller's identity from a Bearer token, and the UserResponse DTO.
+
+pub mod auth;
+pub mod health;
+pub mod users;
+
+use super::error::ApiError;
+use super::extract::bearer;
+use super::router::Req;
+use super::state::AppState;
+use crate::clock::rfc3339;
+use crate::domain::sessions::Principal;
+use crate::store::records::User;
+use serde::Serialize;
+
+/// The tutorial's UserResponse (never includes the password hash).
+#[derive(Debug, Serialize)]
+pub struct UserResponse {
+    id: u64,
+    username: String,
+    email: String,
+    full_name: Option<String>,
+    role: &'static str,
+    is_active: bool,
+    is_verified: bool,
+    created_at: String,
+}
+
+impl From<&User> for UserResponse {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id,
+            username: u.username.clone(),
+            email: u.email.clone(),
+            full_name: u.full_name.clone(),
+            role: u.role.as_str(),
+            is_active: u.is_active,
+            is_verified: u.is_verified,
+            created_at: rfc3339(u.created_at),
+        }
+    }
+}
+
+/// The caller, from `Authorization: Bearer` (401 "Not authenticated" without one).
+/// Token checks only read the store, so they run inline on the async worker.
+pub fn principal(state: &AppState, req: &Req) -> Result<Principal, ApiError> {
+    let token = bearer(&req.head).ok_or(ApiError::NotAuthenticated)?;
+    Ok(state.auth.authenticate(token)?)
+}

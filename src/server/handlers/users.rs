@@ -1,0 +1,58 @@
+//! /api/v1/users: register, and the caller's own profile (GET, PUT, DELETE /me).
+
+use super::{principal, UserResponse};
+use crate::domain::users::{NewUser, ProfileUpdate};
+use crate::server::error::ApiError;
+use crate::server::extract::{json_object, Fields};
+use crate::server::respond::{json, Body};
+use crate::server::router::Req;
+use crate::server::state::AppState;
+use hyper::{Response, StatusCode};
+use serde_json::json;
+
+/// POST /register → 201 UserResponse. Fields other than the four below are ignored.
+pub async fn register(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
+    let mut f = Fields::new(json_object(&req.head, &req.body)?);
+    let new = NewUser {
+        username: f.required("username"),
+        email: f.required("email"),
+        password: f.required("password"),
+        full_name: f.optional("full_name"),
+    };
+    f.finish()?;
+    let user = state.hashing(move |auth| auth.register(&new)).await?;
+    Ok(json(StatusCode::CREATED, &UserResponse::from(&user)))
+}
+
+/// GET /me.
+pub fn me(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
+    let who = principal(state, &req)?;
+    Ok(json(StatusCode::OK, &UserResponse::from(&who.user)))
+}
+
+/// PUT /me: `full_name?`, `email?`; anything else (role, is_active...) is ignored.
+pub async fn update_me(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
+    let who = principal(state, &req)?;
+    let mut f = Fields::new(json_object(&req.head, &req.body)?);
+    let update = ProfileUpdate {
+        full_name: f.optional("full_name"),
+        email: f.optional("email"),
+    };
+    f.finish()?;
+    let user = state
+        .blocking(move |auth| auth.update_profile(&who, &update))
+        .await?;
+    Ok(json(StatusCode::OK, &UserResponse::from(&user)))
+}
+
+/// DELETE /me: deactivates the account (soft delete, as the tutorial does).
+pub async fn delete_me(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
+    let who = principal(state, &req)?;
+    state
+        .blocking(move |auth| auth.deactivate_self(&who))
+        .await?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({"detail": "Account deactivated successfully"}),
+    ))
+}

@@ -1,0 +1,268 @@
+//! The only code that knows hyper, rustls or sockets.
+//!
+//! [`start`] validates nothing (that was [`crate::config`]'s job), opens the store,
+//! loads TLS, binds, and spawns the accept loop; it returns a [`Server`] handle whose
+//! [`Server::shutdown`] stops accepting, lets in-flight requests finish within the
+//! drain deadline, and returns. [`run`] is `start` plus waiting for SIGTERM/SIGINT.
+//!
+//! Connection life: accept (a semaphore caps open connections) → TLS handshake under
+//! a timeout, inside the connection's task → hyper-util's auto builder (HTTP/1.1 or
+//! h2 by ALPN/preface) with a header-read timeout → [`router::handle`] per request.
+
+pub mod error;
+pub mod extract;
+pub mod handlers;
+pub mod respond;
+pub mod router;
+pub mod state;
+pub mod tls;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::crypto::password::PasswordHasherConfig;
+use crate::domain::Auth;
+use crate::store::Store;
+use anyhow::Context;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use state::AppState;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+pub use tls::CertInfo;
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    cert: Option<CertInfo>,
+    state: Arc<AppState>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The certificate in use (`None` with `--insecure-http`).
+    pub fn cert(&self) -> Option<&CertInfo> {
+        self.cert.as_ref()
+    }
+
+    /// The auth core (tests and operator tooling).
+    pub fn auth(&self) -> &Arc<Auth> {
+        &self.state.auth
+    }
+
+    /// Stops accepting, drains in-flight requests (up to the configured deadline)
+    /// and returns once every connection is closed or the deadline passed.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Opens everything and starts serving; see the module doc.
+pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Server> {
+    let store = Arc::new(Store::open(&config.data_dir)?);
+    let passwords = PasswordHasherConfig::new(config.hash_params, config.hash_memory_bytes)
+        .context("scrypt parameters")?;
+    let auth = Arc::new(
+        Auth::new(
+            store,
+            passwords,
+            clock,
+            config.policy.clone(),
+            &config.issuer,
+        )
+        .map_err(|e| anyhow::anyhow!("cannot load signing keys: {e}"))?,
+    );
+    let tls = tls::load(&config.tls, &config.data_dir)?;
+    let per_hash = config.hash_params.memory_bytes().max(1);
+    let slots = usize::try_from((config.hash_memory_bytes / per_hash).max(1)).unwrap_or(1);
+    let state = Arc::new(AppState {
+        auth,
+        hash_gate: Arc::new(Semaphore::new(slots)),
+        tls: tls.is_some(),
+        max_body: crate::config::MAX_BODY_BYTES,
+    });
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let (acceptor, cert) = match tls {
+        Some((cfg, info)) => (Some(TlsAcceptor::from(cfg)), Some(info)),
+        None => (None, None),
+    };
+    let task = tokio::spawn(accept_loop(
+        listener,
+        acceptor,
+        Arc::clone(&state),
+        config.clone(),
+        stop_rx,
+    ));
+    if let Some(path) = &config.ready_file {
+        write_ready_file(path, addr)?;
+    }
+    tracing::info!(%addr, tls = cert.is_some(), hash_slots = slots, "listening");
+    Ok(Server {
+        addr,
+        cert,
+        state,
+        stop: Some(stop_tx),
+        task,
+    })
+}
+
+fn write_ready_file(path: &std::path::Path, addr: SocketAddr) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, format!("{addr}\n"))
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("cannot write ready file {}", path.display()))?;
+    Ok(())
+}
+
+/// Runs until SIGTERM or SIGINT, then shuts down gracefully.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let server = start(config, Clock::system()).await?;
+    announce(&server);
+    wait_for_signal().await?;
+    tracing::info!("shutting down: no new connections; draining in-flight requests");
+    server.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn announce(server: &Server) {
+    match server.cert() {
+        Some(c) => {
+            let what = if c.generated {
+                "generated self-signed certificate"
+            } else {
+                "certificate"
+            };
+            println!("gatehouse listening on https://{}", server.local_addr());
+            println!("{what}: {}", c.cert_path.display());
+            println!("SHA-256 fingerprint: {}", c.fingerprint);
+        }
+        None => println!(
+            "gatehouse listening on http://{} (plain HTTP: --insecure-http)",
+            server.local_addr()
+        ),
+    }
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    state: Arc<AppState>,
+    config: Config,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(config.limits.max_connections));
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.limits.header_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(128)
+        .keep_alive_interval(Some(config.limits.idle_timeout))
+        .keep_alive_timeout(Duration::from_secs(20));
+    let builder = Arc::new(builder);
+    loop {
+        let permit = tokio::select! {
+            p = Arc::clone(&slots).acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = &mut stop => break,
+        };
+        let (tcp, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    // EMFILE and friends: back off briefly instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let watcher = graceful.watcher();
+        let state = Arc::clone(&state);
+        let builder = Arc::clone(&builder);
+        let tls = tls.clone();
+        let handshake_timeout = config.limits.tls_handshake_timeout;
+        tokio::spawn(async move {
+            let _permit = permit;
+            match tls {
+                Some(acceptor) => {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                        Ok(Ok(stream)) => {
+                            serve_connection(stream, peer, state, &builder, watcher).await
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
+                None => serve_connection(tcp, peer, state, &builder, watcher).await,
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(config.limits.shutdown_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("drain deadline passed; closing remaining connections");
+    }
+}
+
+async fn serve_connection<I>(
+    io: I,
+    peer: SocketAddr,
+    state: Arc<AppState>,
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| {
+        let state = Arc::clone(&state);
+        async move { Ok::<_, std::convert::Infallible>(router::handle(&state, peer, req).await) }
+    });
+    let conn = builder.serve_connection(TokioIo::new(io), svc);
+    if let Err(e) = watcher.watch(conn.into_owned()).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}

@@ -1,0 +1,55 @@
+//! The handle every request gets: the auth core plus the server's own resources
+//! (the password-hashing gate). One value, passed explicitly; no globals.
+
+use super::error::ApiError;
+use crate::domain::{self, Auth};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// Shared state for request handling.
+#[derive(Debug)]
+pub struct AppState {
+    /// The auth core.
+    pub auth: Arc<Auth>,
+    /// Permits for concurrent password hashes: the memory budget divided by one
+    /// hash's memory. A login burst waits here instead of allocating.
+    pub hash_gate: Arc<Semaphore>,
+    /// Whether connections are TLS (controls HSTS).
+    pub tls: bool,
+    /// Largest accepted request body.
+    pub max_body: usize,
+}
+
+impl AppState {
+    /// Runs a domain call that may block (durable commit) on the blocking pool.
+    pub async fn blocking<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Auth) -> Result<T, domain::Error> + Send + 'static,
+    {
+        let auth = Arc::clone(&self.auth);
+        match tokio::task::spawn_blocking(move || f(&auth)).await {
+            Ok(r) => r.map_err(ApiError::from),
+            Err(e) => Err(ApiError::Domain(domain::Error::Internal(format!(
+                "blocking task failed: {e}"
+            )))),
+        }
+    }
+
+    /// Like [`AppState::blocking`], for calls that hash a password: waits for a
+    /// hashing permit first, so concurrent hashes never exceed the memory budget and
+    /// the async workers stay free for token checks.
+    pub async fn hashing<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Auth) -> Result<T, domain::Error> + Send + 'static,
+    {
+        let permit = Arc::clone(&self.hash_gate)
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::Domain(domain::Error::Internal("hash gate closed".into())))?;
+        let out = self.blocking(f).await;
+        drop(permit);
+        out
+    }
+}

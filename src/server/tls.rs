@@ -1,0 +1,201 @@
+//! TLS: the certificate (operator's PEM files, or a self-signed one generated on
+//! first start and kept in the data directory) and the rustls configuration
+//! (TLS 1.2 and 1.3, ring provider, ALPN h2 then http/1.1).
+
+use crate::config::TlsSource;
+use crate::crypto::secrets::sha256;
+use anyhow::{bail, Context};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::ServerConfig;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::sync::Arc;
+
+/// File names of the generated certificate inside the data directory.
+pub const SELF_SIGNED_CERT: &str = "tls-cert.pem";
+/// Generated private key (0600).
+pub const SELF_SIGNED_KEY: &str = "tls-key.pem";
+/// The names the generated certificate was made for, one per line.
+const SELF_SIGNED_NAMES: &str = "tls-names.txt";
+
+/// What was loaded, for the start-up message.
+#[derive(Debug, Clone)]
+pub struct CertInfo {
+    /// SHA-256 of the leaf certificate, colon-separated upper-case hex.
+    pub fingerprint: String,
+    /// Where the certificate lives.
+    pub cert_path: std::path::PathBuf,
+    /// True when it was generated just now.
+    pub generated: bool,
+}
+
+/// Builds the rustls server configuration, generating a certificate when needed.
+pub fn load(
+    source: &TlsSource,
+    data_dir: &Path,
+) -> anyhow::Result<Option<(Arc<ServerConfig>, CertInfo)>> {
+    let (cert_path, key_path, generated) = match source {
+        TlsSource::None => return Ok(None),
+        TlsSource::Files { cert, key } => (cert.clone(), key.clone(), false),
+        TlsSource::SelfSigned { hostnames } => {
+            let generated = ensure_self_signed(data_dir, hostnames)?;
+            (
+                data_dir.join(SELF_SIGNED_CERT),
+                data_dir.join(SELF_SIGNED_KEY),
+                generated,
+            )
+        }
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
+        .with_context(|| format!("cannot read TLS certificate {}", cert_path.display()))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("{} is not a PEM certificate chain", cert_path.display()))?;
+    let Some(leaf) = certs.first() else {
+        bail!("{} contains no certificate", cert_path.display());
+    };
+    let fingerprint = fingerprint(leaf);
+    let key = PrivateKeyDer::from_pem_file(&key_path).with_context(|| {
+        format!(
+            "cannot read TLS private key {} (PKCS#8, PKCS#1 or SEC1 PEM)",
+            key_path.display()
+        )
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("the TLS certificate and key do not match or are unsupported")?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Some((
+        Arc::new(cfg),
+        CertInfo {
+            fingerprint,
+            cert_path,
+            generated,
+        },
+    )))
+}
+
+/// SHA-256 fingerprint as `AB:CD:...`.
+pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
+    sha256(cert.as_ref())
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn names_for(hostnames: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+    for h in hostnames {
+        if !names.contains(h) {
+            names.push(h.clone());
+        }
+    }
+    names
+}
+
+/// Makes sure a self-signed certificate for `hostnames` exists. Returns true when it
+/// was (re)generated: on first start, or when the requested names changed.
+fn ensure_self_signed(data_dir: &Path, hostnames: &[String]) -> anyhow::Result<bool> {
+    let names = names_for(hostnames);
+    let cert_path = data_dir.join(SELF_SIGNED_CERT);
+    let key_path = data_dir.join(SELF_SIGNED_KEY);
+    let names_path = data_dir.join(SELF_SIGNED_NAMES);
+    let recorded = fs::read_to_string(&names_path).unwrap_or_default();
+    let want = names.join("\n");
+    if cert_path.exists() && key_path.exists() && recorded.trim() == want {
+        return Ok(false);
+    }
+    if cert_path.exists() {
+        tracing::warn!(names = %want.replace('\n', ","), "the requested host names changed; generating a new self-signed certificate");
+    }
+    let key = rcgen::KeyPair::generate().context("generating the TLS key")?;
+    let mut params = rcgen::CertificateParams::new(names.clone()).context("certificate names")?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "gatehouse self-signed");
+    let cert = params
+        .self_signed(&key)
+        .context("self-signing the certificate")?;
+    write_private(&key_path, key.serialize_pem().as_bytes())?;
+    write_file(&cert_path, cert.pem().as_bytes(), 0o644)?;
+    write_file(&names_path, want.as_bytes(), 0o644)?;
+    Ok(true)
+}
+
+fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
+    write_file(path, data, 0o600)
+}
+
+/// Writes `data` to a temporary file and renames it into place, so a crash never
+/// leaves half a key.
+fn write_file(path: &Path, data: &[u8], mode: u32) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(mode))?;
+    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn self_signed_is_generated_once_and_key_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = TlsSource::SelfSigned {
+            hostnames: vec!["auth.example.lan".into()],
+        };
+        let (_, first) = load(&source, dir.path()).unwrap().unwrap();
+        assert!(first.generated);
+        let (_, again) = load(&source, dir.path()).unwrap().unwrap();
+        assert!(!again.generated);
+        assert_eq!(first.fingerprint, again.fingerprint);
+        assert_eq!(first.fingerprint.len(), 32 * 3 - 1);
+        let mode = fs::metadata(dir.path().join(SELF_SIGNED_KEY))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+        let other = TlsSource::SelfSigned {
+            hostnames: vec!["other.lan".into()],
+        };
+        let (_, changed) = load(&other, dir.path()).unwrap().unwrap();
+        assert!(changed.generated);
+        assert_ne!(changed.fingerprint, first.fingerprint);
+    }
+
+    #[test]
+    fn missing_or_bad_files_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.pem");
+        fs::write(&bad, "not pem").unwrap();
+        let source = TlsSource::Files {
+            cert: bad.clone(),
+            key: bad,
+        };
+        let err = load(&source, dir.path()).unwrap_err().to_string();
+        assert!(err.contains("bad.pem"), "{err}");
+        let missing = TlsSource::Files {
+            cert: dir.path().join("none.pem"),
+            key: dir.path().join("none.key"),
+        };
+        assert!(load(&missing, dir.path()).is_err());
+    }
+}

@@ -1,0 +1,186 @@
+//! Store tests on real files in a temporary directory.
+
+use super::records::{RefreshSession, RefreshState, Role, User};
+use super::*;
+
+fn user(name: &str, email: &str) -> User {
+    User {
+        id: 0,
+        username: name.into(),
+        email: email.into(),
+        full_name: None,
+        password_hash: "h".into(),
+        role: Role::User,
+        is_active: true,
+        is_verified: false,
+        created_at: 0,
+        updated_at: 0,
+        last_login: None,
+        failed_logins: 0,
+        locked_until: None,
+        token_version: 0,
+        session_epoch: 0,
+    }
+}
+
+fn insert(store: &Store, u: User) -> Result<User, StoreError> {
+    store.write(|tx| tx.insert_user(u))
+}
+
+#[test]
+fn ids_are_sequential_and_indexes_case_insensitive() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(
+        insert(&store, user("alice", "Alice@Example.com"))
+            .unwrap()
+            .id,
+        1
+    );
+    assert_eq!(
+        insert(&store, user("bob", "bob@example.com")).unwrap().id,
+        2
+    );
+    assert!(matches!(
+        insert(&store, user("ALICE", "x@example.com")),
+        Err(StoreError::Duplicate(UniqueField::Username))
+    ));
+    assert!(matches!(
+        insert(&store, user("carol", "alice@EXAMPLE.com")),
+        Err(StoreError::Duplicate(UniqueField::Email))
+    ));
+    store
+        .read(|r| {
+            assert_eq!(r.user_id_by_name("Alice")?, Some(1));
+            assert_eq!(r.user_id_by_email("ALICE@example.COM")?, Some(1));
+            assert_eq!(r.stats()?.total, 2);
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn failed_closure_aborts_the_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let r: Result<(), StoreError> = store.write(|tx| {
+        tx.insert_user(user("alice", "a@example.com"))?;
+        Err(StoreError::Database("boom".into()))
+    });
+    assert!(r.is_err());
+    assert_eq!(store.read(|r| r.user_id_by_name("alice")).unwrap(), None);
+    assert_eq!(store.read(|r| r.stats()).unwrap().total, 0);
+}
+
+#[test]
+fn email_change_moves_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut a = insert(&store, user("alice", "a@example.com")).unwrap();
+    insert(&store, user("bob", "b@example.com")).unwrap();
+    a.email = "B@example.com".into();
+    assert!(matches!(
+        store.write(|tx| tx.update_user(&a)),
+        Err(StoreError::Duplicate(UniqueField::Email))
+    ));
+    a.email = "new@example.com".into();
+    store.write(|tx| tx.update_user(&a)).unwrap();
+    store
+        .read(|r| {
+            assert_eq!(r.user_id_by_email("a@example.com")?, None);
+            assert_eq!(r.user_id_by_email("new@example.com")?, Some(1));
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn data_survives_reopen_and_permissions_are_tight() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    {
+        let store = Store::open(&data).unwrap();
+        insert(&store, user("alice", "a@example.com")).unwrap();
+        let key = [7u8; 32];
+        let s = RefreshSession {
+            user_id: 1,
+            family: "f".into(),
+            scopes: vec![],
+            session_epoch: 0,
+            created_at: 0,
+            expires_at: 10,
+            state: RefreshState::Active,
+        };
+        store.write(|tx| tx.put_refresh(&key, &s)).unwrap();
+    }
+    let store = Store::open(&data).unwrap();
+    assert_eq!(
+        store
+            .read(|r| r.user_by_name("alice"))
+            .unwrap()
+            .map(|u| u.id),
+        Some(1)
+    );
+    assert!(store.read(|r| r.refresh(&[7u8; 32])).unwrap().is_some());
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join(DB_FILE)), 0o600);
+}
+
+#[test]
+fn garbage_file_is_refused_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE);
+    let junk = vec![0xAB_u8; 64 * 1024];
+    fs::write(&path, &junk).unwrap();
+    let err = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    assert_eq!(fs::read(&path).unwrap(), junk, "the file was not touched");
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let txn = store.db.begin_write().unwrap();
+        {
+            let mut meta = txn.open_table(META).unwrap();
+            meta.insert(META_SCHEMA, (SCHEMA_VERSION + 1).to_le_bytes().as_slice())
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let err = Store::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, StoreError::NewerSchema { found, .. } if found == SCHEMA_VERSION + 1),
+        "{err}"
+    );
+}
+
+#[test]
+fn second_open_reports_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = Store::open(dir.path()).unwrap();
+    let err = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::InUse(_)), "{err}");
+}
+
+#[test]
+fn users_page_reads_only_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .write(|tx| {
+            for i in 0..30 {
+                tx.insert_user(user(&format!("u{i}"), &format!("u{i}@example.com")))?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+    let page = store.read(|r| r.users_page(10, 5)).unwrap();
+    assert_eq!(
+        page.iter().map(|u| u.id).collect::<Vec<_>>(),
+        vec![11, 12, 13, 14, 15]
+    );
+}
