@@ -9,6 +9,7 @@ use crate::server::respond::{json, no_store, set_cookie, Body};
 use crate::server::router::Req;
 use crate::server::state::AppState;
 use hyper::{Response, StatusCode};
+use serde::Serialize;
 use serde_json::{json, Map};
 
 const REFRESH_COOKIE_PATH: &str = "/api/v1/auth/refresh";
@@ -50,16 +51,26 @@ fn password_form(req: &Req) -> Result<PasswordForm, ApiError> {
     })
 }
 
+/// The tutorial's TokenResponse, fields in its order.
+#[derive(Serialize)]
+struct TokenResponse<'a> {
+    access_token: &'a str,
+    refresh_token: &'a str,
+    token_type: &'static str,
+    expires_in: u64,
+    scope: String,
+}
+
 fn token_response(pair: &TokenPair) -> Response<Body> {
     no_store(json(
         StatusCode::OK,
-        &json!({
-            "access_token": pair.access_token,
-            "refresh_token": pair.refresh_token,
-            "token_type": "bearer",
-            "expires_in": pair.expires_in,
-            "scope": pair.scopes.join(" "),
-        }),
+        &TokenResponse {
+            access_token: &pair.access_token,
+            refresh_token: &pair.refresh_token,
+            token_type: "bearer",
+            expires_in: pair.expires_in,
+            scope: pair.scopes.join(" "),
+        },
     ))
 }
 
