@@ -46,7 +46,8 @@ pub enum Command {
     ///
     /// With no flags: data in ./gatehouse-data, HTTPS on 127.0.0.1:8443, and a
     /// self-signed certificate generated on first start (its SHA-256 fingerprint is
-    /// printed so clients can pin it).
+    /// printed so clients can pin it). A flag given twice takes its last value.
+    #[command(args_override_self = true)]
     Serve(Box<ServeArgs>),
     /// Manage users directly in the data directory (the server must be stopped).
     #[command(subcommand)]

@@ -8,3 +8,4 @@ mod harness;
 mod accounts;
 mod binary;
 mod tokens;
+mod tutorial;
