@@ -136,16 +136,16 @@ pub struct ServeArgs {
     #[arg(long, env = "GATEHOUSE_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
     /// Seconds a client has to finish the TLS handshake.
-    #[arg(long, env = "GATEHOUSE_TLS_HANDSHAKE_TIMEOUT", default_value_t = 10)]
+    #[arg(long = "tls-handshake-timeout", value_name = "SECS", env = "GATEHOUSE_TLS_HANDSHAKE_TIMEOUT", default_value_t = 10)]
     pub tls_handshake_timeout_secs: u64,
     /// Seconds a client has to send a request's headers.
-    #[arg(long, env = "GATEHOUSE_HEADER_TIMEOUT", default_value_t = 10)]
+    #[arg(long = "header-timeout", value_name = "SECS", env = "GATEHOUSE_HEADER_TIMEOUT", default_value_t = 10)]
     pub header_timeout_secs: u64,
     /// Seconds an idle keep-alive connection is kept open.
-    #[arg(long, env = "GATEHOUSE_IDLE_TIMEOUT", default_value_t = 60)]
+    #[arg(long = "idle-timeout", value_name = "SECS", env = "GATEHOUSE_IDLE_TIMEOUT", default_value_t = 60)]
     pub idle_timeout_secs: u64,
     /// On SIGTERM/SIGINT, seconds to let in-flight requests finish before exiting.
-    #[arg(long, env = "GATEHOUSE_SHUTDOWN_TIMEOUT", default_value_t = 20)]
+    #[arg(long = "shutdown-timeout", value_name = "SECS", env = "GATEHOUSE_SHUTDOWN_TIMEOUT", default_value_t = 20)]
     pub shutdown_timeout_secs: u64,
 }
 

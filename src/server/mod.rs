@@ -12,6 +12,7 @@
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod idle;
 pub mod respond;
 pub mod router;
 pub mod state;
@@ -222,21 +223,10 @@ async fn accept_loop(
         let state = Arc::clone(&state);
         let builder = Arc::clone(&builder);
         let tls = tls.clone();
-        let handshake_timeout = config.limits.tls_handshake_timeout;
+        let limits = config.limits.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            match tls {
-                Some(acceptor) => {
-                    match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
-                        Ok(Ok(stream)) => {
-                            serve_connection(stream, peer, state, &builder, watcher).await
-                        }
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                }
-                None => serve_connection(tcp, peer, state, &builder, watcher).await,
-            }
+            connection(tcp, peer, tls, state, &builder, watcher, &limits).await;
         });
     }
     drop(listener);
@@ -245,6 +235,44 @@ async fn accept_loop(
         .is_err()
     {
         tracing::warn!("drain deadline passed; closing remaining connections");
+    }
+}
+
+/// One connection: TLS handshake (bounded), then HTTP until the client leaves, goes
+/// idle, or shutdown drains it.
+async fn connection(
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    state: Arc<AppState>,
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+    limits: &crate::config::ConnLimits,
+) {
+    let (first, idle) = (limits.header_timeout, limits.idle_timeout);
+    let Some(acceptor) = tls else {
+        return serve_connection(
+            idle::IdleIo::new(tcp, first, idle),
+            peer,
+            state,
+            builder,
+            watcher,
+        )
+        .await;
+    };
+    match tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(tcp)).await {
+        Ok(Ok(stream)) => {
+            serve_connection(
+                idle::IdleIo::new(stream, first, idle),
+                peer,
+                state,
+                builder,
+                watcher,
+            )
+            .await
+        }
+        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
     }
 }
 
