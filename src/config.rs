@@ -415,6 +415,13 @@ mod tests {
     }
 
     #[test]
+    fn repeatable_flags_accumulate_and_single_ones_override() {
+        let a = args(&["--hostname", "a.lan", "--hostname", "b.lan", "--scrypt-log-n", "14", "--scrypt-log-n", "12"]);
+        assert_eq!(a.hostnames, ["a.lan", "b.lan"]);
+        assert_eq!(a.scrypt_log_n, 12);
+    }
+
+    #[test]
     fn rates() {
         assert_eq!(Rate::parse("off").unwrap(), None);
         assert_eq!(
