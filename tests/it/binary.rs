@@ -1,1 +1,778 @@
 //! Tests that run the real `gatehouse` binary (restart, signals, crash safety, CLI).
+//!
+//! Each test starts `gatehouse serve` as a child process on 127.0.0.1:0 in its own
+//! temporary directory, waits for `--ready-file` to name the bound address, and talks
+//! to it over real TLS with the harness client. What only a real process can show is
+//! tested here: data and signing keys surviving a restart, SIGTERM/SIGINT draining
+//! and exiting 0, `kill -9` losing nothing acknowledged, start-up refusing a damaged
+//! or newer database without touching it, and the operator CLI.
+//!
+//! Every wait is a bounded poll, and every child is killed and reaped when its guard
+//! ([`Proc`]) is dropped, so a failing test never leaves a server behind.
+
+use crate::harness::{self, ca, get, post_form, post_json, Client, Resp, PASSWORD};
+use rustls::pki_types::ServerName;
+use serde_json::{json, Value};
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+const POLL: Duration = Duration::from_millis(20);
+/// Generous: a loaded 2-core CI machine may start slowly, but never this slowly.
+const START_LIMIT: Duration = Duration::from_secs(15);
+/// How long a stopping (or failing) process may take to exit.
+const EXIT_LIMIT: Duration = Duration::from_secs(15);
+/// Deadline for one raw-socket step (a read or a connect).
+const IO_LIMIT: Duration = Duration::from_secs(15);
+
+const REGISTER: &str = "/api/v1/users/register";
+const TOKEN: &str = "/api/v1/auth/token";
+const ME: &str = "/api/v1/users/me";
+
+/// Every scope, in the tutorial's order: what a super_admin is granted by default.
+const ALL_SCOPES: &str =
+    "profile:read profile:write posts:read posts:write posts:delete users:read users:write admin";
+
+/// Unique log-file names across the tests of this process.
+static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+// ---- child processes ----------------------------------------------------------------
+
+/// A child process that is killed and reaped when dropped. Its stdout and stderr go
+/// to files (a pipe nobody reads could fill up and stall the server).
+struct Proc {
+    child: Child,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Proc {
+    /// Runs the gatehouse binary with `args` and a clean `GATEHOUSE_*` environment.
+    fn spawn(root: &Path, args: &[String], stdin: Stdio) -> Self {
+        let n = RUNS.fetch_add(1, Ordering::Relaxed);
+        let stdout = root.join(format!("run-{n}.stdout"));
+        let stderr = root.join(format!("run-{n}.stderr"));
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .stdin(stdin)
+            .stdout(File::create(&stdout).unwrap())
+            .stderr(File::create(&stderr).unwrap());
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("GATEHOUSE_") {
+                cmd.env_remove(k);
+            }
+        }
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"));
+        Self {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Sends `sig` (TERM, INT, ...) with kill(1): the crate forbids `unsafe`, so no libc.
+    fn signal(&mut self, sig: &str) {
+        // Only signal a child that has not been reaped: its pid cannot have been reused.
+        if let Some(status) = self.child.try_wait().unwrap() {
+            panic!(
+                "gatehouse already exited ({status}) before SIG{sig}; stderr:\n{}",
+                self.stderr()
+            );
+        }
+        let pid = self.child.id().to_string();
+        let ok = Command::new("kill")
+            .args(["-s", sig, &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -s {sig} {pid} failed");
+    }
+
+    /// Waits (bounded) for the process to exit.
+    async fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gatehouse did not exit within {limit:?}; stderr:\n{}",
+                self.stderr()
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `serve` arguments: the harness's (loopback, port 0, test CA, cheap scrypt) with
+/// `overrides` (flag, value, flag, value...) replacing or adding values, rate limits
+/// off (these tests send many requests from one address) and the ready file.
+fn serve_args(root: &Path, overrides: &[&str]) -> Vec<String> {
+    let base = harness::base_args(&root.join("data"));
+    let pairs: Vec<(&str, &str)> = overrides.chunks(2).map(|p| (p[0], p[1])).collect();
+    let mut args = vec!["serve".to_string()];
+    for p in base.chunks(2) {
+        let value = pairs
+            .iter()
+            .find(|(flag, _)| *flag == p[0])
+            .map_or(p[1].as_str(), |&(_, v)| v);
+        args.extend([p[0].clone(), value.to_string()]);
+    }
+    for (flag, value) in &pairs {
+        if !base.iter().any(|b| b == flag) {
+            args.extend([flag.to_string(), value.to_string()]);
+        }
+    }
+    for (flag, value) in [
+        ("--login-rate-limit", "off"),
+        ("--register-rate-limit", "off"),
+        ("--api-rate-limit", "off"),
+        ("--log-format", "json"),
+    ] {
+        if !pairs.iter().any(|(f, _)| *f == flag) {
+            args.extend([flag.to_string(), value.to_string()]);
+        }
+    }
+    args.extend([
+        "--ready-file".to_string(),
+        root.join("ready").to_str().unwrap().to_string(),
+    ]);
+    args
+}
+
+/// A `gatehouse serve` that has written its ready file.
+struct Running {
+    proc: Proc,
+    addr: SocketAddr,
+    client: Client,
+}
+
+impl Running {
+    /// Starts `serve` on `root/data` and waits (bounded) until it is listening.
+    async fn start(root: &Path, overrides: &[&str]) -> Self {
+        let ready = root.join("ready");
+        // A ready file left by an earlier run would name a dead address.
+        let _ = std::fs::remove_file(&ready);
+        let mut proc = Proc::spawn(root, &serve_args(root, overrides), Stdio::null());
+        let deadline = Instant::now() + START_LIMIT;
+        let addr = loop {
+            if let Some(addr) = std::fs::read_to_string(&ready)
+                .ok()
+                .and_then(|s| s.trim().parse::<SocketAddr>().ok())
+            {
+                break addr;
+            }
+            if let Some(status) = proc.child.try_wait().unwrap() {
+                panic!(
+                    "gatehouse serve exited ({status}) before it was ready; stderr:\n{}",
+                    proc.stderr()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gatehouse serve not ready within {START_LIMIT:?}; stderr:\n{}",
+                proc.stderr()
+            );
+            tokio::time::sleep(POLL).await;
+        };
+        assert!(addr.ip().is_loopback(), "{addr}");
+        let client = Client::new(addr, &ca().ca_der);
+        Self { proc, addr, client }
+    }
+
+    /// Signals the server and waits (bounded) for it to exit.
+    async fn stop(mut self, sig: &str) -> ExitStatus {
+        self.proc.signal(sig);
+        self.proc.wait(EXIT_LIMIT).await
+    }
+
+    async fn call(&self, call: harness::Call) -> Resp {
+        self.client.call(call).await
+    }
+}
+
+/// Runs `gatehouse user add NAME --email EMAIL --role ROLE --password-stdin` on
+/// `root/data`, feeding `password` on standard input; waits (bounded) for the exit.
+async fn user_add(root: &Path, name: &str, role: &str, password: &str) -> (ExitStatus, Proc) {
+    let data = root.join("data");
+    let args: Vec<String> = [
+        "user",
+        "add",
+        name,
+        "--email",
+        &format!("{name}@example.com"),
+        "--role",
+        role,
+        "--password-stdin",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--scrypt-log-n",
+        "4",
+        "--scrypt-p",
+        "1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut proc = Proc::spawn(root, &args, Stdio::piped());
+    {
+        use std::io::Write;
+        let mut stdin = proc.child.stdin.take().unwrap();
+        // The CLI may exit before reading (unknown role): a broken pipe is fine.
+        let _ = writeln!(stdin, "{password}");
+    }
+    let status = proc.wait(EXIT_LIMIT).await;
+    (status, proc)
+}
+
+// ---- HTTP helpers ---------------------------------------------------------------------
+
+fn register_call(name: &str) -> harness::Call {
+    post_json(
+        REGISTER,
+        json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD}),
+    )
+}
+
+fn login_call(name: &str) -> harness::Call {
+    post_form(TOKEN, &[("username", name), ("password", PASSWORD)])
+}
+
+fn me_call(token: &str) -> harness::Call {
+    get(ME).bearer(token)
+}
+
+fn expect(r: &Resp, status: u16, what: &str) {
+    assert_eq!(
+        r.status,
+        status,
+        "{what}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+}
+
+/// Registers `name`; returns the UserResponse.
+async fn register(s: &Running, name: &str) -> Value {
+    let r = s.call(register_call(name)).await;
+    expect(&r, 201, "register");
+    let u = r.json();
+    assert_eq!(u["username"], name);
+    u
+}
+
+/// Logs `name` in; returns the TokenResponse.
+async fn login(s: &Running, name: &str) -> Value {
+    let r = s.call(login_call(name)).await;
+    expect(&r, 200, "login");
+    r.json()
+}
+
+fn access_token(tokens: &Value) -> String {
+    tokens["access_token"].as_str().unwrap().to_owned()
+}
+
+/// One decoded part (0 = header, 1 = claims) of a JWT. No verification: the server
+/// verified it; the test only reads what it says.
+fn jwt_part(token: &str, part: usize) -> Value {
+    use base64::Engine;
+    let b64 = token.split('.').nth(part).unwrap();
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(b64)
+        .unwrap();
+    serde_json::from_slice(&raw).unwrap()
+}
+
+/// `/health`'s exact body.
+fn healthy() -> Value {
+    json!({"status": "healthy", "version": env!("CARGO_PKG_VERSION")})
+}
+
+// ---- raw sockets ----------------------------------------------------------------------
+
+/// A TLS connection (HTTP/1.1 by ALPN) trusting the test CA, without an HTTP client on
+/// top, for tests that must control exactly when each byte is sent.
+async fn raw_tls(addr: SocketAddr) -> TlsStream<TcpStream> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let cfg = harness::client_config(&ca().ca_der, &[b"http/1.1"]);
+    tokio::time::timeout(
+        IO_LIMIT,
+        TlsConnector::from(cfg).connect(ServerName::try_from("localhost").unwrap(), tcp),
+    )
+    .await
+    .expect("TLS handshake timed out")
+    .unwrap()
+}
+
+/// Reads one HTTP/1.1 response head and its `Content-Length` body.
+async fn read_response(io: &mut TlsStream<TcpStream>) -> (String, Vec<u8>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let deadline = Instant::now() + IO_LIMIT;
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            let len: usize = head
+                .lines()
+                .filter_map(|l| l.split_once(':'))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+                .map_or(0, |(_, v)| v.trim().parse().unwrap());
+            if buf.len() >= end + 4 + len {
+                return (head, buf[end + 4..end + 4 + len].to_vec());
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let n = tokio::time::timeout(left, io.read(&mut chunk))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no complete response within {IO_LIMIT:?}; got {:?}",
+                    String::from_utf8_lossy(&buf)
+                )
+            })
+            .unwrap_or_else(|e| {
+                panic!(
+                    "read failed ({e}); got {:?}",
+                    String::from_utf8_lossy(&buf)
+                )
+            });
+        assert!(
+            n > 0,
+            "connection closed mid-response: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Polls (bounded) until a TCP connect to `addr` is refused: the listener is closed.
+async fn wait_until_refused(addr: SocketAddr) {
+    let deadline = Instant::now() + IO_LIMIT;
+    loop {
+        match TcpStream::connect(addr).await {
+            // Still listening (the signal is not handled yet): close at once, so this
+            // probe holds nothing open that the drain would wait for.
+            Ok(tcp) => drop(tcp),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return,
+            Err(e) => panic!("connect to {addr}: unexpected error {e}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{addr} still accepts connections {IO_LIMIT:?} after SIGTERM"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+// ---- the tests -------------------------------------------------------------------------
+
+/// 1. Users, passwords and the signing key live in the data directory: after a clean
+///    restart the same password logs in, and a token issued before still verifies.
+#[tokio::test]
+async fn restart_keeps_users_and_signing_key() {
+    let root = tempfile::tempdir().unwrap();
+    let s = Running::start(root.path(), &[]).await;
+    let user = register(&s, "alice").await;
+    let old = access_token(&login(&s, "alice").await);
+    assert_eq!(s.stop("TERM").await.code(), Some(0));
+
+    let s = Running::start(root.path(), &[]).await;
+    let new = access_token(&login(&s, "alice").await);
+    assert_eq!(
+        jwt_part(&new, 0)["kid"],
+        jwt_part(&old, 0)["kid"],
+        "the signing key must be the persisted one, not a fresh one"
+    );
+    for token in [&new, &old] {
+        let r = s.call(me_call(token)).await;
+        expect(&r, 200, "GET /users/me after restart");
+        assert_eq!(r.json(), user);
+    }
+    assert_eq!(s.stop("TERM").await.code(), Some(0));
+}
+
+/// 2. SIGTERM stops accepting at once but lets a request already in flight finish
+///    (even one whose body is still arriving, then hashed at a real scrypt cost),
+///    commits it, and exits 0.
+///
+/// "In flight" is made deterministic with `Expect: 100-continue`: the server sends
+/// `100 Continue` only once it has parsed the headers and the handler reads the body.
+#[tokio::test]
+async fn sigterm_drains_in_flight_request_and_exits_0() {
+    let root = tempfile::tempdir().unwrap();
+    // log2 N = 14: 16 MiB and a noticeable hash per registration.
+    let slow = ["--scrypt-log-n", "14", "--hash-memory-mib", "16"];
+    let mut s = Running::start(root.path(), &slow).await;
+    let body = serde_json::to_vec(
+        &json!({"username": "drained", "email": "drained@example.com", "password": PASSWORD}),
+    )
+    .unwrap();
+    let mut io = raw_tls(s.addr).await;
+    let head = format!(
+        "POST {REGISTER} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    io.write_all(head.as_bytes()).await.unwrap();
+    io.flush().await.unwrap();
+    let (interim, _) = read_response(&mut io).await;
+    assert_eq!(interim, "HTTP/1.1 100 Continue");
+
+    s.proc.signal("TERM");
+    // Shutdown has begun: new connections are refused while the request is open.
+    wait_until_refused(s.addr).await;
+    assert!(
+        s.proc.child.try_wait().unwrap().is_none(),
+        "exited with a request in flight; stderr:\n{}",
+        s.proc.stderr()
+    );
+
+    io.write_all(&body).await.unwrap();
+    io.flush().await.unwrap();
+    let (head, body) = read_response(&mut io).await;
+    assert!(head.starts_with("HTTP/1.1 201 Created\r\n"), "{head}");
+    let user: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(user["username"], "drained");
+    assert_eq!(user["role"], "user");
+    drop(io);
+    assert_eq!(s.proc.wait(EXIT_LIMIT).await.code(), Some(0));
+
+    // What the drained request acknowledged was committed.
+    let s = Running::start(root.path(), &slow).await;
+    login(&s, "drained").await;
+    assert_eq!(s.stop("TERM").await.code(), Some(0));
+}
+
+/// 3. ALPN: h2 when the client offers it, HTTP/1.1 otherwise.
+#[tokio::test]
+async fn http2_is_negotiated_by_alpn() {
+    let root = tempfile::tempdir().unwrap();
+    let s = Running::start(root.path(), &[]).await;
+    let cases: [(&[&[u8]], hyper::Version); 3] = [
+        (&[b"h2", b"http/1.1"], hyper::Version::HTTP_2),
+        (&[b"http/1.1"], hyper::Version::HTTP_11),
+        (&[], hyper::Version::HTTP_11),
+    ];
+    for (alpn, version) in cases {
+        let client = Client::with_config(s.addr, harness::client_config(&ca().ca_der, alpn));
+        let r = client.call(get("/health")).await;
+        expect(&r, 200, "GET /health");
+        assert_eq!(r.version, version, "ALPN {alpn:?}");
+        assert_eq!(r.json(), healthy());
+    }
+    assert_eq!(s.stop("TERM").await.code(), Some(0));
+}
+
+/// 4. A client that does not trust the server's CA gets a TLS error, never a response.
+#[tokio::test]
+async fn client_trusting_another_ca_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let s = Running::start(root.path(), &[]).await;
+    let other = harness::TestCa::new();
+    let stranger = Client::with_config(
+        s.addr,
+        harness::client_config(&other.ca_der, &[b"http/1.1"]),
+    );
+    let result = tokio::time::timeout(IO_LIMIT, stranger.send(get("/health")))
+        .await
+        .expect("the TLS failure must be prompt");
+    match result {
+        Err(e) => assert!(e.starts_with("TLS:"), "not a TLS failure: {e}"),
+        Ok(r) => panic!("got a response through an untrusted certificate: {r:?}"),
+    }
+    expect(&s.call(get("/health")).await, 200, "GET /health afterwards");
+    assert_eq!(s.stop("TERM").await.code(), Some(0));
+}
+
+/// 5. Plain HTTP on the TLS port gets no HTTP answer (an alert or a close), and the
+///    server keeps serving TLS clients.
+#[tokio::test]
+async fn plain_http_to_the_tls_port_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    // A long handshake timeout: the close must come from rejecting the bytes.
+    let s = Running::start(root.path(), &["--tls-handshake-timeout", "120"]).await;
+    let mut tcp = TcpStream::connect(s.addr).await.unwrap();
+    tcp.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 1024];
+    let deadline = Instant::now() + IO_LIMIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, tcp.read(&mut chunk)).await {
+            Err(_) => panic!(
+                "no close within {IO_LIMIT:?}; got {:?}",
+                String::from_utf8_lossy(&got)
+            ),
+            Ok(Ok(0)) | Ok(Err(_)) => break, // closed (or reset)
+            Ok(Ok(n)) => got.extend_from_slice(&chunk[..n]),
+        }
+    }
+    eprintln!("plain HTTP to the TLS port got {got:02x?}");
+    assert!(
+        !got.starts_with(b"HTTP/"),
+        "answered plain HTTP: {:?}",
+        String::from_utf8_lossy(&got)
+    );
+    // Nothing, or TLS records only: content type 21 is an alert.
+    assert!(
+        got.is_empty() || got[0] == 21,
+        "expected a TLS alert or nothing, got {got:02x?}"
+    );
+    let r = s.call(get("/health")).await;
+    expect(&r, 200, "GET /health over TLS afterwards");
+    assert_eq!(r.json(), healthy());
+    assert_eq!(s.stop("TERM").await.code(), Some(0));
+}
+
+/// Runs `serve` on `root/data` expecting it to refuse to start; returns its stderr.
+async fn serve_must_refuse(root: &Path) -> String {
+    let mut p = Proc::spawn(root, &serve_args(root, &[]), Stdio::null());
+    let status = p.wait(EXIT_LIMIT).await;
+    let stderr = p.stderr();
+    assert!(!status.success(), "started anyway; stderr:\n{stderr}");
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(!root.join("ready").exists(), "wrote the ready file");
+    stderr
+}
+
+/// 6a. A file that is not a redb database stops start-up with a message naming it,
+///     and is left exactly as it was.
+#[tokio::test]
+async fn corrupt_database_is_refused_and_left_alone() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let db = data.join("gatehouse.redb");
+    let garbage = vec![0xABu8; 64 * 1024];
+    std::fs::write(&db, &garbage).unwrap();
+    let stderr = serve_must_refuse(root.path()).await;
+    assert!(stderr.contains(db.to_str().unwrap()), "{stderr}");
+    assert!(stderr.contains("corrupt"), "{stderr}");
+    assert!(std::fs::read(&db).unwrap() == garbage, "the file was modified");
+}
+
+/// 6b. A database written by a newer gatehouse (schema version 2) is refused, not
+///     migrated or downgraded. Made with redb directly: this knows the `meta` table
+///     layout of src/store/mod.rs (`schema_version` = little-endian u32).
+///
+/// Compared by content, not bytes: redb itself rewrites header and allocator pages
+/// whenever a file is opened read-write and closed, even with nothing committed.
+#[tokio::test]
+async fn newer_schema_database_is_refused_and_left_alone() {
+    const META: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
+    /// Table names and the stored schema version, read without modifying the file.
+    fn contents(db: &Path) -> (Vec<String>, Option<Vec<u8>>) {
+        use redb::{ReadableDatabase, TableHandle};
+        let d = redb::ReadOnlyDatabase::open(db).unwrap();
+        let txn = d.begin_read().unwrap();
+        let tables = txn.list_tables().unwrap().map(|t| t.name().to_owned()).collect();
+        let version = txn
+            .open_table(META)
+            .unwrap()
+            .get("schema_version")
+            .unwrap()
+            .map(|v| v.value().to_vec());
+        (tables, version)
+    }
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let db = data.join("gatehouse.redb");
+    {
+        let d = redb::Database::create(&db).unwrap();
+        let txn = d.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert("schema_version", 2u32.to_le_bytes().as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let before = contents(&db);
+    assert_eq!(before, (vec!["meta".to_owned()], Some(vec![2, 0, 0, 0])));
+    let stderr = serve_must_refuse(root.path()).await;
+    assert!(stderr.contains(db.to_str().unwrap()), "{stderr}");
+    assert!(stderr.contains("schema version 2"), "{stderr}");
+    assert!(stderr.contains("newer"), "{stderr}");
+    assert_eq!(contents(&db), before, "the refused start changed the database");
+}
+
+/// 7. `kill -9` in the middle of a registration burst: every registration that was
+///    answered 201 is there after a restart (a commit is durable before the reply).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_burst_loses_no_acknowledged_user() {
+    const TASKS: usize = 4;
+    const MAX_ATTEMPTS: usize = 200;
+    const KILL_AFTER: usize = 40;
+    let root = tempfile::tempdir().unwrap();
+    let mut s = Running::start(root.path(), &[]).await;
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let killed = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let unexpected = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let (client, attempts, killed) = (s.client.clone(), attempts.clone(), killed.clone());
+        let (acked, unexpected) = (acked.clone(), unexpected.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = attempts.fetch_add(1, Ordering::SeqCst);
+                if i >= MAX_ATTEMPTS || killed.load(Ordering::SeqCst) {
+                    break;
+                }
+                let name = format!("burst{t}_{i}");
+                let sent = tokio::time::timeout(IO_LIMIT, client.send(register_call(&name))).await;
+                match sent {
+                    Ok(Ok(r)) if r.status == 201 => acked.lock().unwrap().push(name),
+                    Ok(Ok(r)) => unexpected.lock().unwrap().push(format!(
+                        "{name}: {} {}",
+                        r.status,
+                        String::from_utf8_lossy(&r.body)
+                    )),
+                    // Failures are expected once the server is gone, and only then.
+                    _ if killed.load(Ordering::SeqCst) => break,
+                    Ok(Err(e)) => unexpected.lock().unwrap().push(format!("{name}: {e}")),
+                    Err(_) => unexpected.lock().unwrap().push(format!("{name}: timed out")),
+                }
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while acked.lock().unwrap().len() < KILL_AFTER
+        && attempts.load(Ordering::SeqCst) < MAX_ATTEMPTS
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    killed.store(true, Ordering::SeqCst); // before the kill: later failures are expected
+    s.proc.child.kill().unwrap(); // SIGKILL
+    let status = s.proc.wait(EXIT_LIMIT).await;
+    assert_eq!(status.code(), None, "not killed by a signal: {status}");
+    for t in tasks {
+        tokio::time::timeout(Duration::from_secs(30), t)
+            .await
+            .expect("a burst task hung")
+            .unwrap();
+    }
+    drop(s);
+    let unexpected = unexpected.lock().unwrap().clone();
+    assert!(unexpected.is_empty(), "before the kill: {unexpected:?}");
+    let acked = acked.lock().unwrap().clone();
+    assert!(!acked.is_empty(), "no registration succeeded before the kill");
+    eprintln!(
+        "kill -9 after {} acknowledged registrations ({} attempts started)",
+        acked.len(),
+        attempts.load(Ordering::SeqCst).min(MAX_ATTEMPTS)
+    );
+
+    let s = Running::start(root.path(), &[]).await;
+    for name in &acked {
+        let r = s.call(login_call(name)).await;
+        expect(&r, 200, &format!("login {name} after kill -9"));
+    }
+    assert_eq!(s.stop("TERM").await.code(), Some(0));
+}
+
+/// 8. `gatehouse user add` creates a super_admin in a stopped server's data directory;
+///    refuses weak passwords and unknown roles; refuses a directory a server is using.
+#[tokio::test]
+async fn user_add_creates_a_super_admin_offline() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path();
+
+    let (status, p) = user_add(dir, "weakling", "user", "weak").await;
+    assert_eq!(status.code(), Some(1), "weak password accepted");
+    let stderr = p.stderr();
+    assert!(stderr.contains("invalid user"), "{stderr}");
+    assert!(stderr.contains("password"), "{stderr}");
+
+    let (status, p) = user_add(dir, "emperor", "emperor", PASSWORD).await;
+    assert_eq!(status.code(), Some(1), "unknown role accepted");
+    let stderr = p.stderr();
+    assert!(stderr.contains("unknown role 'emperor'"), "{stderr}");
+
+    let (status, p) = user_add(dir, "admin1", "super_admin", PASSWORD).await;
+    assert!(status.success(), "{status}; stderr:\n{}", p.stderr());
+    assert!(
+        p.stdout().contains("created user admin1 (id 1, role super_admin)"),
+        "{}",
+        p.stdout()
+    );
+
+    let s = Running::start(dir, &[]).await;
+    let tokens = login(&s, "admin1").await;
+    let keys: Vec<&String> = tokens.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        ["access_token", "expires_in", "refresh_token", "scope", "token_type"],
+        "{tokens}"
+    );
+    assert_eq!(tokens["token_type"], "bearer");
+    assert_eq!(tokens["expires_in"], 1800);
+    assert_eq!(tokens["scope"], ALL_SCOPES);
+    let access = access_token(&tokens);
+    let claims = jwt_part(&access, 1);
+    assert_eq!(claims["role"], "super_admin", "{claims}");
+    assert_eq!(claims["sub"], "admin1", "{claims}");
+    let r = s.call(me_call(&access)).await;
+    expect(&r, 200, "GET /users/me");
+    let me = r.json();
+    assert_eq!(me["username"], "admin1");
+    assert_eq!(me["email"], "admin1@example.com");
+    assert_eq!(me["role"], "super_admin");
+    assert_eq!(me["is_active"], true);
+    // The refused attempts created nothing.
+    for name in ["weakling", "emperor"] {
+        let r = s.call(login_call(name)).await;
+        expect(&r, 401, &format!("login {name}"));
+    }
+
+    // While the server holds the database, the CLI must refuse rather than wait or corrupt.
+    let (status, p) = user_add(dir, "admin2", "admin", PASSWORD).await;
+    assert_eq!(status.code(), Some(1), "user add ran beside a live server");
+    let stderr = p.stderr();
+    assert!(stderr.contains("in use"), "{stderr}");
+    let r = s.call(get("/health")).await;
+    expect(&r, 200, "GET /health after the refused CLI");
+    assert_eq!(r.json(), healthy());
+    login(&s, "admin1").await;
+    assert_eq!(s.stop("TERM").await.code(), Some(0));
+}
+
+/// 9. SIGINT (Ctrl-C) is a graceful shutdown too.
+#[tokio::test]
+async fn sigint_exits_0() {
+    let root = tempfile::tempdir().unwrap();
+    let s = Running::start(root.path(), &[]).await;
+    expect(&s.call(get("/health")).await, 200, "GET /health");
+    let status = s.stop("INT").await;
+    assert_eq!(status.code(), Some(0), "{status}");
+}
+
