@@ -72,9 +72,6 @@ pub enum Verdict {
 pub struct PasswordHasherConfig {
     params: HashParams,
     max_memory: u64,
-    /// A real hash of a random password, verified against when there is no user, so
-    /// unknown accounts cost the same work as known ones.
-    dummy: String,
 }
 
 impl PasswordHasherConfig {
@@ -85,14 +82,7 @@ impl PasswordHasherConfig {
         if params.memory_bytes() > max_memory {
             return Err(PasswordError::BadParams);
         }
-        let mut cfg = Self {
-            params,
-            max_memory,
-            dummy: String::new(),
-        };
-        let seed: [u8; 16] = super::secrets::random_bytes().map_err(|_| PasswordError::Hashing)?;
-        cfg.dummy = cfg.hash(&super::secrets::hex(&seed))?;
-        Ok(cfg)
+        Ok(Self { params, max_memory })
     }
 
     /// The configured parameters.
@@ -125,10 +115,10 @@ impl PasswordHasherConfig {
 
     /// Spends one configured hash's work and discards it (unknown user, locked or
     /// deactivated account): the reply time must not tell these cases apart.
+    /// Hashing with the configured parameters costs exactly what verifying a stored
+    /// hash with those parameters costs, so no dummy record is needed.
     pub fn burn(&self, password: &str) {
-        if let Ok(hash) = PasswordHash::new(&self.dummy) {
-            let _ = Scrypt::new().verify_password(password.as_bytes(), &hash);
-        }
+        let _ = self.hash(password);
     }
 
     fn parse_capped(&self, stored: &str) -> Option<(PasswordHash, HashParams)> {
