@@ -10,12 +10,11 @@
 //! Nothing here knows about HTTP, tokens or passwords.
 
 pub mod records;
+mod tx;
 
-use records::{KeySet, RefreshSession, Stats, User};
-use redb::{
-    Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, Table,
-    TableDefinition, WriteTransaction,
-};
+pub use tx::{ReadTx, UserPage, WriteTx};
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::fs::{self, OpenOptions};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -40,6 +39,10 @@ const EMAILS: TableDefinition<&str, u64> = TableDefinition::new("emails");
 const REFRESH: TableDefinition<&[u8], &[u8]> = TableDefinition::new("refresh_tokens");
 /// Revoked access-token jti → its `exp` (seconds), kept until then.
 const DENYLIST: TableDefinition<&str, i64> = TableDefinition::new("revoked_jti");
+/// SHA-256 of an API key → versioned [`records::ApiKeyRecord`].
+const API_KEYS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("api_keys");
+/// (owner id, key id) → SHA-256 of the key: lists and deletes a user's keys.
+const API_KEY_IDS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("api_key_ids");
 
 const META_SCHEMA: &str = "schema_version";
 const META_NEXT_ID: &str = "next_user_id";
@@ -212,6 +215,8 @@ impl Store {
             txn.open_table(EMAILS)?;
             txn.open_table(REFRESH)?;
             txn.open_table(DENYLIST)?;
+            txn.open_table(API_KEYS)?;
+            txn.open_table(API_KEY_IDS)?;
         }
         txn.commit()?;
         Ok(())
@@ -292,208 +297,6 @@ fn decode_u64(b: &[u8]) -> Option<u64> {
 /// Lower-cased key for the case-insensitive indexes.
 pub fn fold(s: &str) -> String {
     s.to_lowercase()
-}
-
-/// Reads shared by both transaction kinds.
-macro_rules! reads {
-    () => {
-        /// A user by id.
-        pub fn user(&self, id: u64) -> Result<Option<User>, StoreError> {
-            match self.users.get(id)? {
-                Some(v) => Ok(Some(User::decode(v.value())?)),
-                None => Ok(None),
-            }
-        }
-
-        /// A user id by username (case-insensitive).
-        pub fn user_id_by_name(&self, username: &str) -> Result<Option<u64>, StoreError> {
-            Ok(self
-                .usernames
-                .get(fold(username).as_str())?
-                .map(|v| v.value()))
-        }
-
-        /// A user id by email (case-insensitive).
-        pub fn user_id_by_email(&self, email: &str) -> Result<Option<u64>, StoreError> {
-            Ok(self.emails.get(fold(email).as_str())?.map(|v| v.value()))
-        }
-
-        /// A user by username (case-insensitive).
-        pub fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
-            match self.user_id_by_name(username)? {
-                Some(id) => self.user(id),
-                None => Ok(None),
-            }
-        }
-
-        /// A refresh session by the hash of its jti.
-        pub fn refresh(&self, key: &[u8; 32]) -> Result<Option<RefreshSession>, StoreError> {
-            match self.refresh.get(key.as_slice())? {
-                Some(v) => Ok(Some(RefreshSession::decode(v.value())?)),
-                None => Ok(None),
-            }
-        }
-
-        /// Whether an access token's jti has been revoked.
-        pub fn is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
-            Ok(self.denylist.get(jti)?.is_some())
-        }
-
-        /// The dashboard counters.
-        pub fn stats(&self) -> Result<Stats, StoreError> {
-            match self.meta.get(META_STATS)? {
-                Some(v) => Ok(Stats::decode(v.value())?),
-                None => Ok(Stats::default()),
-            }
-        }
-
-        /// The signing keys.
-        pub fn keys(&self) -> Result<KeySet, StoreError> {
-            match self.meta.get(META_KEYS)? {
-                Some(v) => Ok(KeySet::decode(v.value())?),
-                None => Ok(KeySet::default()),
-            }
-        }
-
-        /// Users in id order, from `skip`, at most `limit` (reads only those rows).
-        pub fn users_page(&self, skip: u64, limit: usize) -> Result<Vec<User>, StoreError> {
-            let mut out = Vec::with_capacity(limit.min(1024));
-            for row in self
-                .users
-                .iter()?
-                .skip(usize::try_from(skip).unwrap_or(usize::MAX))
-                .take(limit)
-            {
-                let (_, v) = row?;
-                out.push(User::decode(v.value())?);
-            }
-            Ok(out)
-        }
-    };
-}
-
-/// A read-only snapshot.
-pub struct ReadTx {
-    meta: ReadOnlyTable<&'static str, &'static [u8]>,
-    users: ReadOnlyTable<u64, &'static [u8]>,
-    usernames: ReadOnlyTable<&'static str, u64>,
-    emails: ReadOnlyTable<&'static str, u64>,
-    refresh: ReadOnlyTable<&'static [u8], &'static [u8]>,
-    denylist: ReadOnlyTable<&'static str, i64>,
-}
-
-impl ReadTx {
-    fn open(txn: &ReadTransaction) -> Result<Self, StoreError> {
-        Ok(Self {
-            meta: txn.open_table(META)?,
-            users: txn.open_table(USERS)?,
-            usernames: txn.open_table(USERNAMES)?,
-            emails: txn.open_table(EMAILS)?,
-            refresh: txn.open_table(REFRESH)?,
-            denylist: txn.open_table(DENYLIST)?,
-        })
-    }
-    reads!();
-}
-
-/// An open write transaction.
-pub struct WriteTx<'t> {
-    meta: Table<'t, &'static str, &'static [u8]>,
-    users: Table<'t, u64, &'static [u8]>,
-    usernames: Table<'t, &'static str, u64>,
-    emails: Table<'t, &'static str, u64>,
-    refresh: Table<'t, &'static [u8], &'static [u8]>,
-    denylist: Table<'t, &'static str, i64>,
-}
-
-impl<'t> WriteTx<'t> {
-    fn open(txn: &'t WriteTransaction) -> Result<Self, StoreError> {
-        Ok(Self {
-            meta: txn.open_table(META)?,
-            users: txn.open_table(USERS)?,
-            usernames: txn.open_table(USERNAMES)?,
-            emails: txn.open_table(EMAILS)?,
-            refresh: txn.open_table(REFRESH)?,
-            denylist: txn.open_table(DENYLIST)?,
-        })
-    }
-    reads!();
-
-    /// Inserts a new user, assigning its id. Fails with [`StoreError::Duplicate`] if
-    /// the username or email is taken (username checked first).
-    pub fn insert_user(&mut self, mut user: User) -> Result<User, StoreError> {
-        let name = fold(&user.username);
-        let email = fold(&user.email);
-        if self.usernames.get(name.as_str())?.is_some() {
-            return Err(StoreError::Duplicate(UniqueField::Username));
-        }
-        if self.emails.get(email.as_str())?.is_some() {
-            return Err(StoreError::Duplicate(UniqueField::Email));
-        }
-        let id = match self.meta.get(META_NEXT_ID)? {
-            Some(v) => {
-                decode_u64(v.value()).ok_or_else(|| StoreError::Decode("user id counter".into()))?
-            }
-            None => 1,
-        };
-        self.meta
-            .insert(META_NEXT_ID, (id + 1).to_le_bytes().as_slice())?;
-        user.id = id;
-        self.usernames.insert(name.as_str(), id)?;
-        self.emails.insert(email.as_str(), id)?;
-        self.users.insert(id, user.encode()?.as_slice())?;
-        self.bump_stats(None, Some(&user))?;
-        Ok(user)
-    }
-
-    /// Replaces a user record, keeping the email index and counters in step.
-    /// The username never changes.
-    pub fn update_user(&mut self, new: &User) -> Result<(), StoreError> {
-        let old = self.user(new.id)?.ok_or_else(|| {
-            StoreError::Database(format!("user {} vanished during update", new.id))
-        })?;
-        let (old_email, new_email) = (fold(&old.email), fold(&new.email));
-        if old_email != new_email {
-            if self.emails.get(new_email.as_str())?.is_some() {
-                return Err(StoreError::Duplicate(UniqueField::Email));
-            }
-            self.emails.remove(old_email.as_str())?;
-            self.emails.insert(new_email.as_str(), new.id)?;
-        }
-        self.users.insert(new.id, new.encode()?.as_slice())?;
-        self.bump_stats(Some(&old), Some(new))?;
-        Ok(())
-    }
-
-    fn bump_stats(&mut self, old: Option<&User>, new: Option<&User>) -> Result<(), StoreError> {
-        let mut stats = self.stats()?;
-        stats.apply(old, new);
-        self.meta.insert(META_STATS, stats.encode()?.as_slice())?;
-        Ok(())
-    }
-
-    /// Stores (inserts or replaces) a refresh session.
-    pub fn put_refresh(
-        &mut self,
-        key: &[u8; 32],
-        session: &RefreshSession,
-    ) -> Result<(), StoreError> {
-        self.refresh
-            .insert(key.as_slice(), session.encode()?.as_slice())?;
-        Ok(())
-    }
-
-    /// Adds an access-token jti to the denylist until `exp`.
-    pub fn revoke_jti(&mut self, jti: &str, exp: i64) -> Result<(), StoreError> {
-        self.denylist.insert(jti, exp)?;
-        Ok(())
-    }
-
-    /// Replaces the signing keys.
-    pub fn put_keys(&mut self, keys: &KeySet) -> Result<(), StoreError> {
-        self.meta.insert(META_KEYS, keys.encode()?.as_slice())?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -118,6 +118,31 @@ pub struct RefreshSession {
     pub state: RefreshState,
 }
 
+/// An API key. Only the SHA-256 of the key is stored (it is the table key); the
+/// key itself is shown to its owner once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    /// Public id, used to list and delete the key.
+    pub id: String,
+    /// Owner.
+    pub user_id: u64,
+    /// Owner's label.
+    pub name: String,
+    /// The first characters of the key, shown in listings so owners recognise it.
+    pub prefix: String,
+    /// Scopes the key carries (a subset of what the owner's role allows).
+    pub scopes: Vec<String>,
+    /// Creation time.
+    pub created_at: Micros,
+    /// Refused from this time on, if set.
+    pub expires_at: Option<Micros>,
+    /// Last successful use (updated at most once a minute).
+    pub last_used: Option<Micros>,
+    /// The tutorial's single generated key (POST /api-keys/generate), which a new
+    /// generate replaces and DELETE /api-keys/revoke removes.
+    pub legacy: bool,
+}
+
 /// Lifecycle of a signing key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KeyState {
@@ -202,6 +227,7 @@ macro_rules! versioned {
 
 versioned!(StoredUser, User);
 versioned!(StoredRefreshSession, RefreshSession);
+versioned!(StoredApiKey, ApiKeyRecord);
 versioned!(StoredStats, Stats);
 
 /// The signing keys, stored as one list.

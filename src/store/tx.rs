@@ -1,0 +1,294 @@
+//! Typed transactions over the tables listed in `store/mod.rs`. Reads are shared by
+//! both kinds through the `reads!` macro; writes keep the unique indexes and the
+//! dashboard counters in step with every user change.
+
+use super::records::{ApiKeyRecord, KeySet, RefreshSession, Stats, User};
+use super::{
+    decode_u64, fold, StoreError, UniqueField, API_KEYS, API_KEY_IDS, DENYLIST, EMAILS, META, META_KEYS,
+    META_NEXT_ID, META_STATS, REFRESH, USERNAMES, USERS,
+};
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, Table, WriteTransaction};
+
+/// One page of users, and how many rows reading it touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserPage {
+    /// The users, in id order.
+    pub users: Vec<User>,
+    /// Rows read from the users table to produce the page.
+    pub rows_scanned: u64,
+}
+
+/// Reads shared by both transaction kinds.
+macro_rules! reads {
+    () => {
+        /// A user by id.
+        pub fn user(&self, id: u64) -> Result<Option<User>, StoreError> {
+            match self.users.get(id)? {
+                Some(v) => Ok(Some(User::decode(v.value())?)),
+                None => Ok(None),
+            }
+        }
+
+        /// A user id by username (case-insensitive).
+        pub fn user_id_by_name(&self, username: &str) -> Result<Option<u64>, StoreError> {
+            Ok(self
+                .usernames
+                .get(fold(username).as_str())?
+                .map(|v| v.value()))
+        }
+
+        /// A user id by email (case-insensitive).
+        pub fn user_id_by_email(&self, email: &str) -> Result<Option<u64>, StoreError> {
+            Ok(self.emails.get(fold(email).as_str())?.map(|v| v.value()))
+        }
+
+        /// A user by username (case-insensitive).
+        pub fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
+            match self.user_id_by_name(username)? {
+                Some(id) => self.user(id),
+                None => Ok(None),
+            }
+        }
+
+        /// A refresh session by the hash of its jti.
+        pub fn refresh(&self, key: &[u8; 32]) -> Result<Option<RefreshSession>, StoreError> {
+            match self.refresh.get(key.as_slice())? {
+                Some(v) => Ok(Some(RefreshSession::decode(v.value())?)),
+                None => Ok(None),
+            }
+        }
+
+        /// Whether an access token's jti has been revoked.
+        pub fn is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+            Ok(self.denylist.get(jti)?.is_some())
+        }
+
+        /// The dashboard counters.
+        pub fn stats(&self) -> Result<Stats, StoreError> {
+            match self.meta.get(META_STATS)? {
+                Some(v) => Ok(Stats::decode(v.value())?),
+                None => Ok(Stats::default()),
+            }
+        }
+
+        /// The signing keys.
+        pub fn keys(&self) -> Result<KeySet, StoreError> {
+            match self.meta.get(META_KEYS)? {
+                Some(v) => Ok(KeySet::decode(v.value())?),
+                None => Ok(KeySet::default()),
+            }
+        }
+
+        /// Users in id order: `limit` of them after skipping `skip`. While no user
+        /// has ever been deleted, ids are dense and the page is one range read of
+        /// exactly the rows returned; `rows_scanned` says how many rows were read.
+        pub fn users_page(&self, skip: u64, limit: usize) -> Result<UserPage, StoreError> {
+            let next_id = match self.meta.get(META_NEXT_ID)? {
+                Some(v) => decode_u64(v.value()).unwrap_or(1),
+                None => 1,
+            };
+            let dense = self.stats()?.total + 1 == next_id;
+            let mut page = UserPage { users: Vec::with_capacity(limit.min(1024)), rows_scanned: 0 };
+            let rows: Box<dyn Iterator<Item = _>> = if dense {
+                Box::new(self.users.range(skip.saturating_add(1)..)?)
+            } else {
+                Box::new(self.users.iter()?.skip(usize::try_from(skip).unwrap_or(usize::MAX)))
+            };
+            for row in rows.take(limit) {
+                let (_, v) = row?;
+                page.users.push(User::decode(v.value())?);
+            }
+            page.rows_scanned = if dense { page.users.len() as u64 } else { skip + page.users.len() as u64 };
+            Ok(page)
+        }
+
+        /// Ids of users whose username or email starts with `prefix` (case-insensitive),
+        /// at most `limit`, by ordered index range reads (no scan).
+        pub fn search_users(&self, prefix: &str, limit: usize) -> Result<Vec<u64>, StoreError> {
+            let p = fold(prefix);
+            let mut ids: Vec<u64> = Vec::new();
+            for index in [&self.usernames, &self.emails] {
+                for row in index.range(p.as_str()..)? {
+                    let (k, v) = row?;
+                    if !k.value().starts_with(p.as_str()) || ids.len() >= limit {
+                        break;
+                    }
+                    if !ids.contains(&v.value()) {
+                        ids.push(v.value());
+                    }
+                }
+            }
+            ids.sort_unstable();
+            ids.truncate(limit);
+            Ok(ids)
+        }
+
+        /// An API key by the SHA-256 of the key.
+        pub fn api_key(&self, hash: &[u8; 32]) -> Result<Option<ApiKeyRecord>, StoreError> {
+            match self.api_keys.get(hash.as_slice())? {
+                Some(v) => Ok(Some(ApiKeyRecord::decode(v.value())?)),
+                None => Ok(None),
+            }
+        }
+
+        /// A user's API keys with their hashes, in key-id order.
+        pub fn api_keys_of(&self, user_id: u64) -> Result<Vec<([u8; 32], ApiKeyRecord)>, StoreError> {
+            let mut out = Vec::new();
+            for row in self.api_key_ids.range((user_id, "")..(user_id.saturating_add(1), ""))? {
+                let (_, h) = row?;
+                let hash: [u8; 32] =
+                    h.value().try_into().map_err(|_| StoreError::Decode("api key hash".into()))?;
+                if let Some(rec) = self.api_key(&hash)? {
+                    out.push((hash, rec));
+                }
+            }
+            Ok(out)
+        }
+    };
+}
+
+/// A read-only snapshot.
+pub struct ReadTx {
+    meta: ReadOnlyTable<&'static str, &'static [u8]>,
+    users: ReadOnlyTable<u64, &'static [u8]>,
+    usernames: ReadOnlyTable<&'static str, u64>,
+    emails: ReadOnlyTable<&'static str, u64>,
+    refresh: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    denylist: ReadOnlyTable<&'static str, i64>,
+    api_keys: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    api_key_ids: ReadOnlyTable<(u64, &'static str), &'static [u8]>,
+}
+
+impl ReadTx {
+    pub(super) fn open(txn: &ReadTransaction) -> Result<Self, StoreError> {
+        Ok(Self {
+            meta: txn.open_table(META)?,
+            users: txn.open_table(USERS)?,
+            usernames: txn.open_table(USERNAMES)?,
+            emails: txn.open_table(EMAILS)?,
+            refresh: txn.open_table(REFRESH)?,
+            denylist: txn.open_table(DENYLIST)?,
+            api_keys: txn.open_table(API_KEYS)?,
+            api_key_ids: txn.open_table(API_KEY_IDS)?,
+        })
+    }
+    reads!();
+}
+
+/// An open write transaction.
+pub struct WriteTx<'t> {
+    meta: Table<'t, &'static str, &'static [u8]>,
+    users: Table<'t, u64, &'static [u8]>,
+    usernames: Table<'t, &'static str, u64>,
+    emails: Table<'t, &'static str, u64>,
+    refresh: Table<'t, &'static [u8], &'static [u8]>,
+    denylist: Table<'t, &'static str, i64>,
+    api_keys: Table<'t, &'static [u8], &'static [u8]>,
+    api_key_ids: Table<'t, (u64, &'static str), &'static [u8]>,
+}
+
+impl<'t> WriteTx<'t> {
+    pub(super) fn open(txn: &'t WriteTransaction) -> Result<Self, StoreError> {
+        Ok(Self {
+            meta: txn.open_table(META)?,
+            users: txn.open_table(USERS)?,
+            usernames: txn.open_table(USERNAMES)?,
+            emails: txn.open_table(EMAILS)?,
+            refresh: txn.open_table(REFRESH)?,
+            denylist: txn.open_table(DENYLIST)?,
+            api_keys: txn.open_table(API_KEYS)?,
+            api_key_ids: txn.open_table(API_KEY_IDS)?,
+        })
+    }
+    reads!();
+
+    /// Inserts a new user, assigning its id. Fails with [`StoreError::Duplicate`] if
+    /// the username or email is taken (username checked first).
+    pub fn insert_user(&mut self, mut user: User) -> Result<User, StoreError> {
+        let name = fold(&user.username);
+        let email = fold(&user.email);
+        if self.usernames.get(name.as_str())?.is_some() {
+            return Err(StoreError::Duplicate(UniqueField::Username));
+        }
+        if self.emails.get(email.as_str())?.is_some() {
+            return Err(StoreError::Duplicate(UniqueField::Email));
+        }
+        let id = match self.meta.get(META_NEXT_ID)? {
+            Some(v) => {
+                decode_u64(v.value()).ok_or_else(|| StoreError::Decode("user id counter".into()))?
+            }
+            None => 1,
+        };
+        self.meta
+            .insert(META_NEXT_ID, (id + 1).to_le_bytes().as_slice())?;
+        user.id = id;
+        self.usernames.insert(name.as_str(), id)?;
+        self.emails.insert(email.as_str(), id)?;
+        self.users.insert(id, user.encode()?.as_slice())?;
+        self.bump_stats(None, Some(&user))?;
+        Ok(user)
+    }
+
+    /// Replaces a user record, keeping the email index and counters in step.
+    /// The username never changes.
+    pub fn update_user(&mut self, new: &User) -> Result<(), StoreError> {
+        let old = self.user(new.id)?.ok_or_else(|| {
+            StoreError::Database(format!("user {} vanished during update", new.id))
+        })?;
+        let (old_email, new_email) = (fold(&old.email), fold(&new.email));
+        if old_email != new_email {
+            if self.emails.get(new_email.as_str())?.is_some() {
+                return Err(StoreError::Duplicate(UniqueField::Email));
+            }
+            self.emails.remove(old_email.as_str())?;
+            self.emails.insert(new_email.as_str(), new.id)?;
+        }
+        self.users.insert(new.id, new.encode()?.as_slice())?;
+        self.bump_stats(Some(&old), Some(new))?;
+        Ok(())
+    }
+
+    fn bump_stats(&mut self, old: Option<&User>, new: Option<&User>) -> Result<(), StoreError> {
+        let mut stats = self.stats()?;
+        stats.apply(old, new);
+        self.meta.insert(META_STATS, stats.encode()?.as_slice())?;
+        Ok(())
+    }
+
+    /// Stores (inserts or replaces) a refresh session.
+    pub fn put_refresh(
+        &mut self,
+        key: &[u8; 32],
+        session: &RefreshSession,
+    ) -> Result<(), StoreError> {
+        self.refresh
+            .insert(key.as_slice(), session.encode()?.as_slice())?;
+        Ok(())
+    }
+
+    /// Adds an access-token jti to the denylist until `exp`.
+    pub fn revoke_jti(&mut self, jti: &str, exp: i64) -> Result<(), StoreError> {
+        self.denylist.insert(jti, exp)?;
+        Ok(())
+    }
+
+    /// Replaces the signing keys.
+    pub fn put_keys(&mut self, keys: &KeySet) -> Result<(), StoreError> {
+        self.meta.insert(META_KEYS, keys.encode()?.as_slice())?;
+        Ok(())
+    }
+
+    /// Stores an API key (insert or replace) and indexes it under its owner.
+    pub fn put_api_key(&mut self, hash: &[u8; 32], key: &ApiKeyRecord) -> Result<(), StoreError> {
+        self.api_keys.insert(hash.as_slice(), key.encode()?.as_slice())?;
+        self.api_key_ids.insert((key.user_id, key.id.as_str()), hash.as_slice())?;
+        Ok(())
+    }
+
+    /// Deletes an API key and its index entry.
+    pub fn delete_api_key(&mut self, hash: &[u8; 32], key: &ApiKeyRecord) -> Result<(), StoreError> {
+        self.api_keys.remove(hash.as_slice())?;
+        self.api_key_ids.remove((key.user_id, key.id.as_str()))?;
+        Ok(())
+    }
+}
