@@ -136,16 +136,36 @@ pub struct ServeArgs {
     #[arg(long, env = "GATEHOUSE_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
     /// Seconds a client has to finish the TLS handshake.
-    #[arg(long = "tls-handshake-timeout", value_name = "SECS", env = "GATEHOUSE_TLS_HANDSHAKE_TIMEOUT", default_value_t = 10)]
+    #[arg(
+        long = "tls-handshake-timeout",
+        value_name = "SECS",
+        env = "GATEHOUSE_TLS_HANDSHAKE_TIMEOUT",
+        default_value_t = 10
+    )]
     pub tls_handshake_timeout_secs: u64,
     /// Seconds a client has to send a request's headers.
-    #[arg(long = "header-timeout", value_name = "SECS", env = "GATEHOUSE_HEADER_TIMEOUT", default_value_t = 10)]
+    #[arg(
+        long = "header-timeout",
+        value_name = "SECS",
+        env = "GATEHOUSE_HEADER_TIMEOUT",
+        default_value_t = 10
+    )]
     pub header_timeout_secs: u64,
     /// Seconds an idle keep-alive connection is kept open.
-    #[arg(long = "idle-timeout", value_name = "SECS", env = "GATEHOUSE_IDLE_TIMEOUT", default_value_t = 60)]
+    #[arg(
+        long = "idle-timeout",
+        value_name = "SECS",
+        env = "GATEHOUSE_IDLE_TIMEOUT",
+        default_value_t = 60
+    )]
     pub idle_timeout_secs: u64,
     /// On SIGTERM/SIGINT, seconds to let in-flight requests finish before exiting.
-    #[arg(long = "shutdown-timeout", value_name = "SECS", env = "GATEHOUSE_SHUTDOWN_TIMEOUT", default_value_t = 20)]
+    #[arg(
+        long = "shutdown-timeout",
+        value_name = "SECS",
+        env = "GATEHOUSE_SHUTDOWN_TIMEOUT",
+        default_value_t = 20
+    )]
     pub shutdown_timeout_secs: u64,
 }
 
@@ -157,6 +177,23 @@ pub enum UserCommand {
     /// Example: echo 'S3cure!pass' | gatehouse user add alice --email alice@example.com
     ///          --role super_admin --password-stdin --data-dir /var/lib/gatehouse
     Add(UserAddArgs),
+    /// Change a user's role, including to or from super_admin (the HTTP API never
+    /// grants super_admin). The user's access tokens are revoked.
+    ///
+    /// Example: gatehouse user set-role alice admin --data-dir /var/lib/gatehouse
+    SetRole(UserSetRoleArgs),
+}
+
+/// `gatehouse user set-role`
+#[derive(Debug, Clone, Args)]
+pub struct UserSetRoleArgs {
+    /// Username.
+    pub name: String,
+    /// New role: user, moderator, admin or super_admin.
+    pub role: String,
+    /// Data directory of the (stopped) server.
+    #[arg(long, env = "GATEHOUSE_DATA_DIR", default_value = "./gatehouse-data")]
+    pub data_dir: PathBuf,
 }
 
 /// `gatehouse user add`

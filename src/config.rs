@@ -416,7 +416,16 @@ mod tests {
 
     #[test]
     fn repeatable_flags_accumulate_and_single_ones_override() {
-        let a = args(&["--hostname", "a.lan", "--hostname", "b.lan", "--scrypt-log-n", "14", "--scrypt-log-n", "12"]);
+        let a = args(&[
+            "--hostname",
+            "a.lan",
+            "--hostname",
+            "b.lan",
+            "--scrypt-log-n",
+            "14",
+            "--scrypt-log-n",
+            "12",
+        ]);
         assert_eq!(a.hostnames, ["a.lan", "b.lan"]);
         assert_eq!(a.scrypt_log_n, 12);
     }

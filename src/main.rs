@@ -37,6 +37,7 @@ fn main() -> ExitCode {
                     .block_on(gatehouse::server::run(config))
             }),
         Command::User(UserCommand::Add(args)) => gatehouse::ops::user_add(&args),
+        Command::User(UserCommand::SetRole(args)) => gatehouse::ops::user_set_role(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,7 +1,7 @@
 //! One-shot operator commands that work on a stopped server's data directory.
 //! They use the same domain rules as the HTTP API (validation, hashing, uniqueness).
 
-use crate::cli::UserAddArgs;
+use crate::cli::{UserAddArgs, UserSetRoleArgs};
 use crate::clock::Clock;
 use crate::crypto::password::{HashParams, PasswordHasherConfig};
 use crate::domain::users::NewUser;
@@ -11,6 +11,39 @@ use crate::store::Store;
 use anyhow::{anyhow, bail, Context};
 use std::io::BufRead;
 use std::sync::Arc;
+
+fn parse_role(s: &str) -> anyhow::Result<Role> {
+    Role::parse(s)
+        .ok_or_else(|| anyhow!("unknown role '{s}': use user, moderator, admin or super_admin"))
+}
+
+/// Opens the data directory's store with an auth core for operator commands.
+fn open_auth(data_dir: &std::path::Path, params: HashParams) -> anyhow::Result<Auth> {
+    let passwords =
+        PasswordHasherConfig::new(params, params.memory_bytes()).context("scrypt parameters")?;
+    let store = Arc::new(Store::open(data_dir)?);
+    // The issuer only matters for signing, which operator commands do not do.
+    Auth::new(store, passwords, Clock::system(), Policy::default(), "cli")
+        .map_err(|e| anyhow!("{e}"))
+}
+
+/// `gatehouse user set-role`: any role, including super_admin.
+pub fn user_set_role(args: &UserSetRoleArgs) -> anyhow::Result<()> {
+    let role = parse_role(&args.role)?;
+    let auth = open_auth(&args.data_dir, HashParams::DEFAULT)?;
+    match auth.set_role_by_name(&args.name, role) {
+        Ok(u) => {
+            println!(
+                "{} is now {} (their access tokens are revoked)",
+                u.username,
+                u.role.as_str()
+            );
+            Ok(())
+        }
+        Err(Error::NotFound(_)) => bail!("no user named '{}'", args.name),
+        Err(e) => Err(anyhow!("{e}")),
+    }
+}
 
 /// `gatehouse user add`: creates a user with any role (the only way to a super_admin).
 pub fn user_add(args: &UserAddArgs) -> anyhow::Result<()> {

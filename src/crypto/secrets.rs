@@ -66,6 +66,23 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     out
 }
 
+/// Compares two byte strings in time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A new API key: `gh_` and 256 random bits in base64url (46 characters).
+pub fn new_api_key() -> Result<String, RandomError> {
+    let bytes: [u8; 32] = random_bytes()?;
+    Ok(format!("{API_KEY_PREFIX}{}", b64url(&bytes)))
+}
+
+/// Every API key starts with this, so it is recognisable in configs and scanners.
+pub const API_KEY_PREFIX: &str = "gh_";
+
 /// Lower-case hexadecimal.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -104,6 +121,18 @@ mod tests {
         assert_eq!(u.len(), 36);
         assert_eq!(&u[14..15], "4");
         assert!(matches!(&u[19..20], "8" | "9" | "a" | "b"));
+    }
+
+    #[test]
+    fn api_keys_are_long_random_and_prefixed() {
+        let a = new_api_key().unwrap();
+        let b = new_api_key().unwrap();
+        assert_eq!(a.len(), 46);
+        assert!(a.starts_with("gh_"));
+        assert_ne!(a, b);
+        assert!(constant_time_eq(a.as_bytes(), a.as_bytes()));
+        assert!(!constant_time_eq(a.as_bytes(), b.as_bytes()));
+        assert!(!constant_time_eq(b"a", b"ab"));
     }
 
     #[test]

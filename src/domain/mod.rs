@@ -5,17 +5,22 @@
 //! acquires a hashing permit first for the ones documented as hashing. Nothing here
 //! knows about HTTP, JSON or sockets; outcomes are [`Error`] values and plain structs.
 
+pub mod access;
+pub mod admin;
+pub mod api_keys;
 pub mod roles;
 pub mod sessions;
 pub mod users;
 pub mod validation;
 
 use crate::clock::Clock;
+use crate::clock::Micros;
 use crate::crypto::jwt::{self, Keyring, PublicKey};
 use crate::crypto::password::{PasswordError, PasswordHasherConfig};
 use crate::store::records::{KeySet, KeyState, SigningKeyRecord, User};
 use crate::store::{Store, StoreError};
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 pub use validation::FieldError;
 
@@ -33,6 +38,10 @@ pub enum Error {
     /// Authenticated but not allowed (403).
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// The credential lacks an OAuth2 scope the endpoint needs (403 with a
+    /// `WWW-Authenticate: Bearer scope="..."` challenge).
+    #[error("missing scope: {0}")]
+    MissingScope(&'static str),
     /// A request the tutorial answers with 400.
     #[error("bad request: {0}")]
     BadRequest(&'static str),
@@ -94,6 +103,8 @@ pub struct Auth {
     passwords: PasswordHasherConfig,
     clock: Clock,
     policy: Policy,
+    /// API-key id → (lookup id, last use), written back by [`Auth::flush_key_usage`].
+    key_usage: Mutex<HashMap<String, ([u8; 16], Micros)>>,
 }
 
 impl Auth {
@@ -112,6 +123,7 @@ impl Auth {
             passwords,
             clock,
             policy,
+            key_usage: Mutex::new(HashMap::new()),
         })
     }
 

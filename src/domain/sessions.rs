@@ -7,6 +7,7 @@
 //! even within the same second. Logout revokes one access token by `jti` (denylist)
 //! and one refresh session.
 
+use super::access::{Credential, Principal};
 use super::roles::{grant_scopes, narrow_scopes};
 use super::{validation, Auth, Error, BAD_CREDENTIALS};
 use crate::clock::Micros;
@@ -28,19 +29,6 @@ pub struct TokenPair {
     pub scopes: Vec<String>,
     /// The user the tokens are for.
     pub user: User,
-}
-
-/// Who is calling, established from a valid access token.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    /// The user, as stored now.
-    pub user: User,
-    /// The token's id (for logout).
-    pub jti: String,
-    /// The token's expiry (seconds).
-    pub exp: i64,
-    /// The token's scopes.
-    pub scopes: Vec<String>,
 }
 
 const INVALID_CREDENTIALS: &str = "Could not validate credentials";
@@ -206,6 +194,7 @@ impl Auth {
         if claims.kind != TokenKind::Refresh || claims.uid != who.user.id {
             return Err(Error::BadRequest("Invalid token"));
         }
+        let presented = who.access_token().map(|(jti, exp)| (jti.to_owned(), exp));
         let key = sha256(claims.jti.as_bytes());
         self.store.write(|tx| {
             if let Some(mut s) = tx.refresh(&key)? {
@@ -214,7 +203,9 @@ impl Auth {
                     tx.put_refresh(&key, &s)?;
                 }
             }
-            tx.revoke_jti(&who.jti, who.exp)?;
+            if let Some((jti, exp)) = &presented {
+                tx.revoke_jti(jti, *exp)?;
+            }
             Ok::<_, Error>(())
         })
     }
@@ -275,12 +266,15 @@ impl Auth {
         if claims.ver != Some(user.token_version) || revoked {
             return Err(Error::Unauthenticated(REVOKED));
         }
-        Ok(Principal {
+        let scopes = claims.scopes.unwrap_or_default();
+        Ok(Principal::new(
             user,
-            jti: claims.jti,
-            exp: claims.exp,
-            scopes: claims.scopes.unwrap_or_default(),
-        })
+            &scopes,
+            Credential::Access {
+                jti: claims.jti,
+                exp: claims.exp,
+            },
+        ))
     }
 
     fn new_session(

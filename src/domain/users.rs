@@ -1,7 +1,7 @@
 //! Accounts: registration, the caller's own profile, self-deactivation, and the
 //! operator's `user add`.
 
-use super::sessions::Principal;
+use super::access::Principal;
 use super::validation::{self, FieldError};
 use super::{Auth, Error};
 use crate::store::records::{Role, User};

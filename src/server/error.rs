@@ -59,6 +59,8 @@ pub enum ApiError {
     Validation(Vec<Invalid>),
     /// No credentials were presented where they are required (401).
     NotAuthenticated,
+    /// An API key was sent to an endpoint that takes only Bearer tokens (401).
+    KeyNotAccepted,
     /// No route for this path (404).
     NotFound,
     /// The path exists but not with this method (405, with `Allow`).
@@ -105,6 +107,16 @@ impl ApiError {
                 bearer_challenge(detail(StatusCode::UNAUTHORIZED, text))
             }
             ApiError::Domain(D::Forbidden(text)) => detail(StatusCode::FORBIDDEN, &text),
+            ApiError::Domain(D::MissingScope(scope)) => {
+                let mut r = detail(
+                    StatusCode::FORBIDDEN,
+                    &format!("Token missing required scope: {scope}"),
+                );
+                if let Ok(v) = HeaderValue::from_str(&format!("Bearer scope=\"{scope}\"")) {
+                    r.headers_mut().insert(WWW_AUTHENTICATE, v);
+                }
+                r
+            }
             ApiError::Domain(D::BadRequest(text)) => detail(StatusCode::BAD_REQUEST, text),
             ApiError::Domain(D::NotFound(text)) => detail(StatusCode::NOT_FOUND, text),
             ApiError::Domain(D::Conflict(text)) => detail(StatusCode::CONFLICT, text),
@@ -122,6 +134,10 @@ impl ApiError {
             ApiError::NotAuthenticated => {
                 bearer_challenge(detail(StatusCode::UNAUTHORIZED, "Not authenticated"))
             }
+            ApiError::KeyNotAccepted => bearer_challenge(detail(
+                StatusCode::UNAUTHORIZED,
+                "API keys are not accepted for this endpoint; send a Bearer token",
+            )),
             ApiError::NotFound => detail(StatusCode::NOT_FOUND, "Not Found"),
             ApiError::MethodNotAllowed(allow) => {
                 let mut r = detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");

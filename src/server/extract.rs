@@ -138,6 +138,59 @@ impl Fields {
         }
     }
 
+    /// An optional list of strings (`null` or absent → `None`).
+    pub fn optional_strings(&mut self, name: &str) -> Option<Vec<String>> {
+        match self.values.remove(name) {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(items)) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.into_iter().enumerate() {
+                    match item {
+                        Value::String(s) => out.push(s),
+                        _ => self.errors.push(Invalid::body(
+                            &[name.into(), i.into()],
+                            "Input should be a valid string",
+                            "string_type",
+                        )),
+                    }
+                }
+                Some(out)
+            }
+            Some(_) => {
+                self.errors.push(Invalid::body(
+                    &[name.into()],
+                    "Input should be a valid list",
+                    "list_type",
+                ));
+                None
+            }
+        }
+    }
+
+    /// An optional non-negative integer (`null` or absent → `None`).
+    pub fn optional_u64(&mut self, name: &str) -> Option<u64> {
+        match self.values.remove(name) {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
+            Some(Value::Number(n)) if n.as_i64().is_some() => {
+                self.errors.push(Invalid::body(
+                    &[name.into()],
+                    "Input should be greater than or equal to 0",
+                    "greater_than_equal",
+                ));
+                None
+            }
+            Some(_) => {
+                self.errors.push(Invalid::body(
+                    &[name.into()],
+                    "Input should be a valid integer",
+                    "int_type",
+                ));
+                None
+            }
+        }
+    }
+
     fn string(&mut self, name: &str, v: Value) -> Option<String> {
         match v {
             Value::String(s) => Some(s),
@@ -179,6 +232,70 @@ pub fn form(head: &Parts, body: &Bytes) -> Fields {
         }
     }
     Fields::new(values)
+}
+
+/// Query-string parameters, as FastAPI reads them: the last value of a repeated
+/// name wins; undecodable strings yield no parameters.
+pub fn query(head: &Parts) -> Vec<(String, String)> {
+    head.uri
+        .query()
+        .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
+        .unwrap_or_default()
+}
+
+/// The value of query parameter `name`.
+pub fn query_param(q: &[(String, String)], name: &str) -> Option<String> {
+    q.iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+}
+
+/// An integer query parameter with bounds, or FastAPI's 422 for it.
+pub fn query_int(
+    q: &[(String, String)],
+    name: &str,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64, Invalid> {
+    let loc = |k: &str, m: &str| Invalid {
+        loc: vec!["query".into(), name.into()],
+        msg: m.into(),
+        kind: k.into(),
+    };
+    let Some(raw) = query_param(q, name) else {
+        return Ok(default);
+    };
+    let v: i64 = raw.trim().parse().map_err(|_| {
+        loc(
+            "int_parsing",
+            "Input should be a valid integer, unable to parse string as an integer",
+        )
+    })?;
+    if v < min {
+        return Err(loc(
+            "greater_than_equal",
+            &format!("Input should be greater than or equal to {min}"),
+        ));
+    }
+    if v > max {
+        return Err(loc(
+            "less_than_equal",
+            &format!("Input should be less than or equal to {max}"),
+        ));
+    }
+    Ok(v)
+}
+
+/// The value of `X-API-Key`, if sent.
+pub fn api_key(head: &Parts) -> Option<&str> {
+    head.headers
+        .get("x-api-key")?
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
 }
 
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).

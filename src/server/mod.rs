@@ -47,6 +47,8 @@ pub struct Server {
     cert: Option<CertInfo>,
     state: Arc<AppState>,
     stop: Option<oneshot::Sender<()>>,
+    stop_background: tokio::sync::watch::Sender<bool>,
+    background: JoinHandle<()>,
     task: JoinHandle<()>,
 }
 
@@ -73,6 +75,10 @@ impl Server {
             let _ = stop.send(());
         }
         let _ = (&mut self.task).await;
+        let _ = self.stop_background.send(true);
+        let _ = (&mut self.background).await;
+        let auth = Arc::clone(&self.state.auth);
+        let _ = tokio::task::spawn_blocking(move || auth.flush_key_usage()).await;
     }
 }
 
@@ -105,10 +111,12 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Server> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = oneshot::channel();
+    let (flush_tx, stop_flush) = tokio::sync::watch::channel(false);
     let (acceptor, cert) = match tls {
         Some((cfg, info)) => (Some(TlsAcceptor::from(cfg)), Some(info)),
         None => (None, None),
     };
+    let background = tokio::spawn(flush_key_usage(Arc::clone(&state.auth), stop_flush));
     let task = tokio::spawn(accept_loop(
         listener,
         acceptor,
@@ -125,8 +133,24 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Server> {
         cert,
         state,
         stop: Some(stop_tx),
+        stop_background: flush_tx,
+        background,
         task,
     })
+}
+
+/// Writes API-key use back to the store once a minute, until the server stops.
+async fn flush_key_usage(auth: Arc<Auth>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = stop.changed() => return,
+        }
+        let auth = Arc::clone(&auth);
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || auth.flush_key_usage()).await {
+            tracing::warn!(error = %e, "could not record API key use");
+        }
+    }
 }
 
 fn write_ready_file(path: &std::path::Path, addr: SocketAddr) -> anyhow::Result<()> {

@@ -1,26 +1,43 @@
-//! The router: one table, one lookup, one `match` to dispatch.
+//! The router: one table of routes with who may call them, one lookup, one `match`
+//! to dispatch. Authentication and authorization happen here, from the table, before
+//! any handler runs; handlers never check roles or scopes themselves.
 //!
-//! | Method | Path                           | Endpoint         | Auth                     |
-//! |--------|--------------------------------|------------------|--------------------------|
-//! | GET    | /health                        | Health           | none                     |
-//! | POST   | /api/v1/users/register         | Register         | none                     |
-//! | POST   | /api/v1/auth/token             | Token            | none (form)              |
-//! | POST   | /api/v1/auth/login             | Login            | none (form; sets cookies)|
-//! | POST   | /api/v1/auth/refresh           | Refresh          | refresh token (body/cookie) |
-//! | POST   | /api/v1/auth/logout            | Logout           | Bearer                   |
-//! | POST   | /api/v1/auth/change-password   | ChangePassword   | Bearer                   |
-//! | GET    | /api/v1/users/me               | MeGet            | Bearer                   |
-//! | PUT    | /api/v1/users/me               | MePut            | Bearer                   |
-//! | DELETE | /api/v1/users/me               | MeDelete         | Bearer                   |
+//! | Method | Path                                    | Credential     | Rule                  | Scope         |
+//! |--------|-----------------------------------------|----------------|-----------------------|---------------|
+//! | GET    | /health                                 | none           |                       |               |
+//! | POST   | /api/v1/users/register                  | none           |                       |               |
+//! | POST   | /api/v1/auth/token                      | none (form)    |                       |               |
+//! | POST   | /api/v1/auth/login                      | none (form)    |                       |               |
+//! | POST   | /api/v1/auth/refresh                    | refresh token  |                       |               |
+//! | POST   | /api/v1/auth/logout                     | Bearer         | any                   |               |
+//! | POST   | /api/v1/auth/change-password            | Bearer         | any                   |               |
+//! | GET    | /api/v1/users/me                        | Bearer/API key | any                   | profile:read  |
+//! | PUT    | /api/v1/users/me                        | Bearer         | any                   | profile:write |
+//! | DELETE | /api/v1/users/me                        | Bearer         | any                   | profile:write |
+//! | POST   | /api/v1/api-keys/generate               | Bearer         | any                   |               |
+//! | DELETE | /api/v1/api-keys/revoke                 | Bearer         | any                   |               |
+//! | GET    | /api/v1/api-keys                        | Bearer         | any                   |               |
+//! | POST   | /api/v1/api-keys                        | Bearer         | any                   |               |
+//! | DELETE | /api/v1/api-keys/{key_id}               | Bearer         | any                   |               |
+//! | GET    | /api/v1/admin/users                     | Bearer/API key | role admin/super_admin| users:read    |
+//! | GET    | /api/v1/admin/users/search              | Bearer/API key | role admin/super_admin| users:read    |
+//! | PUT    | /api/v1/admin/users/{user_id}/role      | Bearer         | manage:roles          | users:write   |
+//! | POST   | /api/v1/admin/users/{user_id}/deactivate| Bearer         | update:any_user       | users:write   |
+//! | POST   | /api/v1/admin/users/{user_id}/activate  | Bearer         | update:any_user       | users:write   |
+//! | POST   | /api/v1/admin/users/{user_id}/unlock    | Bearer         | update:any_user       | users:write   |
+//! | POST   | /api/v1/admin/users/{user_id}/revoke-sessions | Bearer   | update:any_user       | users:write   |
+//! | GET    | /api/v1/admin/dashboard                 | Bearer/API key | role admin/super_admin| admin         |
 //!
 //! An unknown path is 404; a known path with another method is 405 with `Allow`.
 //! Both carry a JSON `detail`, like every other error.
 
 use super::error::ApiError;
-use super::extract::read_body;
-use super::handlers::{auth, health, users};
+use super::extract::{api_key, bearer, read_body};
+use super::handlers::{admin, api_keys, auth, health, users};
 use super::respond::{security_headers, Body};
 use super::state::AppState;
+use crate::domain::access::{Principal, Rule, ADMINS};
+use crate::domain::roles::Permission;
 use bytes::Bytes;
 use hyper::body::Body as HttpBody;
 use hyper::http::request::Parts;
@@ -30,68 +47,244 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Every endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
 pub enum Endpoint {
-    /// GET /health
     Health,
-    /// POST /api/v1/users/register
     Register,
-    /// POST /api/v1/auth/token
     Token,
-    /// POST /api/v1/auth/login
     Login,
-    /// POST /api/v1/auth/refresh
     Refresh,
-    /// POST /api/v1/auth/logout
     Logout,
-    /// POST /api/v1/auth/change-password
     ChangePassword,
-    /// GET /api/v1/users/me
     MeGet,
-    /// PUT /api/v1/users/me
     MePut,
-    /// DELETE /api/v1/users/me
     MeDelete,
+    KeyGenerate,
+    KeyRevoke,
+    KeyList,
+    KeyCreate,
+    KeyDelete,
+    AdminUsers,
+    AdminSearch,
+    AdminRole,
+    AdminDeactivate,
+    AdminActivate,
+    AdminUnlock,
+    AdminRevokeSessions,
+    AdminDashboard,
 }
 
-/// The route table: method, path, endpoint.
-pub const ROUTES: &[(&str, &str, Endpoint)] = &[
-    ("GET", "/health", Endpoint::Health),
-    ("POST", "/api/v1/users/register", Endpoint::Register),
-    ("POST", "/api/v1/auth/token", Endpoint::Token),
-    ("POST", "/api/v1/auth/login", Endpoint::Login),
-    ("POST", "/api/v1/auth/refresh", Endpoint::Refresh),
-    ("POST", "/api/v1/auth/logout", Endpoint::Logout),
-    (
+/// Which credential a route takes, and what it demands of the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No credential (the handler may read one itself, like refresh).
+    Public,
+    /// `Authorization: Bearer` only.
+    Bearer(Rule, Option<&'static str>),
+    /// Bearer, or `X-API-Key` when no Bearer is sent.
+    BearerOrKey(Rule, Option<&'static str>),
+}
+
+/// One row of the route table.
+#[derive(Debug)]
+pub struct Route {
+    /// HTTP method.
+    pub method: &'static str,
+    /// Path; `{name}` matches one segment.
+    pub path: &'static str,
+    /// What handles it.
+    pub endpoint: Endpoint,
+    /// Who may call it.
+    pub access: Access,
+}
+
+const fn route(
+    method: &'static str,
+    path: &'static str,
+    endpoint: Endpoint,
+    access: Access,
+) -> Route {
+    Route {
+        method,
+        path,
+        endpoint,
+        access,
+    }
+}
+
+use Access::{Bearer, BearerOrKey, Public};
+use Endpoint as E;
+
+const MANAGE_ROLES: Rule = Rule::Permissions(&[Permission::ManageRoles]);
+const UPDATE_USERS: Rule = Rule::Permissions(&[Permission::UpdateAnyUser]);
+
+/// The route table (see the module doc for the same table, readable).
+pub const ROUTES: &[Route] = &[
+    route("GET", "/health", E::Health, Public),
+    route("POST", "/api/v1/users/register", E::Register, Public),
+    route("POST", "/api/v1/auth/token", E::Token, Public),
+    route("POST", "/api/v1/auth/login", E::Login, Public),
+    route("POST", "/api/v1/auth/refresh", E::Refresh, Public),
+    route(
+        "POST",
+        "/api/v1/auth/logout",
+        E::Logout,
+        Bearer(Rule::Any, None),
+    ),
+    route(
         "POST",
         "/api/v1/auth/change-password",
-        Endpoint::ChangePassword,
+        E::ChangePassword,
+        Bearer(Rule::Any, None),
     ),
-    ("GET", "/api/v1/users/me", Endpoint::MeGet),
-    ("PUT", "/api/v1/users/me", Endpoint::MePut),
-    ("DELETE", "/api/v1/users/me", Endpoint::MeDelete),
+    route(
+        "GET",
+        "/api/v1/users/me",
+        E::MeGet,
+        BearerOrKey(Rule::Any, Some("profile:read")),
+    ),
+    route(
+        "PUT",
+        "/api/v1/users/me",
+        E::MePut,
+        Bearer(Rule::Any, Some("profile:write")),
+    ),
+    route(
+        "DELETE",
+        "/api/v1/users/me",
+        E::MeDelete,
+        Bearer(Rule::Any, Some("profile:write")),
+    ),
+    route(
+        "POST",
+        "/api/v1/api-keys/generate",
+        E::KeyGenerate,
+        Bearer(Rule::Any, None),
+    ),
+    route(
+        "DELETE",
+        "/api/v1/api-keys/revoke",
+        E::KeyRevoke,
+        Bearer(Rule::Any, None),
+    ),
+    route(
+        "GET",
+        "/api/v1/api-keys",
+        E::KeyList,
+        Bearer(Rule::Any, None),
+    ),
+    route(
+        "POST",
+        "/api/v1/api-keys",
+        E::KeyCreate,
+        Bearer(Rule::Any, None),
+    ),
+    route(
+        "DELETE",
+        "/api/v1/api-keys/{key_id}",
+        E::KeyDelete,
+        Bearer(Rule::Any, None),
+    ),
+    route(
+        "GET",
+        "/api/v1/admin/users",
+        E::AdminUsers,
+        BearerOrKey(Rule::Roles(ADMINS), Some("users:read")),
+    ),
+    route(
+        "GET",
+        "/api/v1/admin/users/search",
+        E::AdminSearch,
+        BearerOrKey(Rule::Roles(ADMINS), Some("users:read")),
+    ),
+    route(
+        "PUT",
+        "/api/v1/admin/users/{user_id}/role",
+        E::AdminRole,
+        Bearer(MANAGE_ROLES, Some("users:write")),
+    ),
+    route(
+        "POST",
+        "/api/v1/admin/users/{user_id}/deactivate",
+        E::AdminDeactivate,
+        Bearer(UPDATE_USERS, Some("users:write")),
+    ),
+    route(
+        "POST",
+        "/api/v1/admin/users/{user_id}/activate",
+        E::AdminActivate,
+        Bearer(UPDATE_USERS, Some("users:write")),
+    ),
+    route(
+        "POST",
+        "/api/v1/admin/users/{user_id}/unlock",
+        E::AdminUnlock,
+        Bearer(UPDATE_USERS, Some("users:write")),
+    ),
+    route(
+        "POST",
+        "/api/v1/admin/users/{user_id}/revoke-sessions",
+        E::AdminRevokeSessions,
+        Bearer(UPDATE_USERS, Some("users:write")),
+    ),
+    route(
+        "GET",
+        "/api/v1/admin/dashboard",
+        E::AdminDashboard,
+        BearerOrKey(Rule::Roles(ADMINS), Some("admin")),
+    ),
 ];
 
-/// Finds the endpoint for `method` and `path`.
-pub fn route(method: &Method, path: &str) -> Result<Endpoint, ApiError> {
-    let mut allowed: Vec<Method> = Vec::new();
-    for (m, p, e) in ROUTES {
-        if *p == path {
-            if *m == method.as_str() {
-                return Ok(*e);
+/// Path parameters captured by `{name}` segments.
+pub type Params = Vec<(&'static str, String)>;
+
+fn matches(pattern: &'static str, path: &str) -> Option<Params> {
+    let mut params = Vec::new();
+    let mut want = pattern.split('/');
+    let mut got = path.split('/');
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return Some(params),
+            (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') && !g.is_empty() => {
+                params.push((&w[1..w.len() - 1], g.to_owned()));
             }
-            if let Ok(m) = Method::from_bytes(m.as_bytes()) {
-                allowed.push(m);
-            }
+            (Some(w), Some(g)) if w == g => {}
+            _ => return None,
         }
-    }
-    if allowed.is_empty() {
-        Err(ApiError::NotFound)
-    } else {
-        Err(ApiError::MethodNotAllowed(allowed))
     }
 }
 
-/// A request as handlers see it: head, the whole (size-checked) body, and who sent it.
+/// Finds the route for `method` and `path`: literal paths before patterns.
+pub fn find(method: &Method, path: &str) -> Result<(&'static Route, Params), ApiError> {
+    let mut allowed: Vec<Method> = Vec::new();
+    let mut hit: Option<(&'static Route, Params)> = None;
+    for literal_pass in [true, false] {
+        for r in ROUTES
+            .iter()
+            .filter(|r| r.path.contains('{') != literal_pass)
+        {
+            if let Some(params) = matches(r.path, path) {
+                if r.method == method.as_str() && hit.is_none() {
+                    hit = Some((r, params));
+                } else if let Ok(m) = Method::from_bytes(r.method.as_bytes()) {
+                    if !allowed.contains(&m) {
+                        allowed.push(m);
+                    }
+                }
+            }
+        }
+        if hit.is_some() {
+            break;
+        }
+    }
+    match hit {
+        Some(h) => Ok(h),
+        None if allowed.is_empty() => Err(ApiError::NotFound),
+        None => Err(ApiError::MethodNotAllowed(allowed)),
+    }
+}
+
+/// A request as handlers see it.
 #[derive(Debug)]
 pub struct Req {
     /// Method, URI, headers.
@@ -102,6 +295,26 @@ pub struct Req {
     pub peer: SocketAddr,
     /// Request id for logs.
     pub id: u64,
+    /// Path parameters.
+    pub params: Params,
+    /// The authenticated caller, on routes that need one.
+    pub principal: Option<Principal>,
+}
+
+impl Req {
+    /// The caller (routes whose access is not `Public` always have one).
+    pub fn caller(&self) -> Result<&Principal, ApiError> {
+        self.principal.as_ref().ok_or(ApiError::NotAuthenticated)
+    }
+
+    /// A path parameter captured by the route.
+    pub fn param(&self, name: &str) -> &str {
+        self.params
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
 }
 
 static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);
@@ -115,43 +328,78 @@ where
     let id = REQUEST_IDS.fetch_add(1, Ordering::Relaxed);
     let (head, body) = req.into_parts();
     let method = head.method.clone();
-    let outcome = match route(&head.method, head.uri.path()) {
-        Ok(ep) => match read_body(&head, body, state.max_body).await {
-            Ok(body) => {
-                dispatch(
-                    ep,
-                    state,
-                    Req {
-                        head,
-                        body,
-                        peer,
-                        id,
-                    },
-                )
-                .await
-            }
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    };
+    let outcome = async {
+        let (route, params) = find(&head.method, head.uri.path())?;
+        let principal = authenticate(state, &head, route.access)?;
+        let body = read_body(&head, body, state.max_body).await?;
+        dispatch(
+            route.endpoint,
+            state,
+            Req {
+                head,
+                body,
+                peer,
+                id,
+                params,
+                principal,
+            },
+        )
+        .await
+    }
+    .await;
     let mut resp = outcome.unwrap_or_else(|e| e.into_response(id));
     security_headers(&mut resp, state.tls);
     tracing::debug!(request_id = id, %method, status = resp.status().as_u16(), "request");
     resp
 }
 
+/// Establishes and authorizes the caller for `access`. Token and key checks only
+/// read the store, so they run inline. A Bearer token wins over an API key.
+fn authenticate(
+    state: &AppState,
+    head: &Parts,
+    access: Access,
+) -> Result<Option<Principal>, ApiError> {
+    let (rule, scope, keys_ok) = match access {
+        Access::Public => return Ok(None),
+        Access::Bearer(rule, scope) => (rule, scope, false),
+        Access::BearerOrKey(rule, scope) => (rule, scope, true),
+    };
+    let principal = match (bearer(head), api_key(head)) {
+        (Some(token), _) => state.auth.authenticate(token)?,
+        (None, Some(key)) if keys_ok => state.auth.authenticate_key(key)?,
+        (None, Some(_)) => return Err(ApiError::KeyNotAccepted),
+        (None, None) => return Err(ApiError::NotAuthenticated),
+    };
+    principal.authorize(rule, scope)?;
+    Ok(Some(principal))
+}
+
 async fn dispatch(ep: Endpoint, state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
     match ep {
-        Endpoint::Health => health::get(state),
-        Endpoint::Register => users::register(state, req).await,
-        Endpoint::Token => auth::token(state, req).await,
-        Endpoint::Login => auth::login(state, req).await,
-        Endpoint::Refresh => auth::refresh(state, req).await,
-        Endpoint::Logout => auth::logout(state, req).await,
-        Endpoint::ChangePassword => auth::change_password(state, req).await,
-        Endpoint::MeGet => users::me(state, req),
-        Endpoint::MePut => users::update_me(state, req).await,
-        Endpoint::MeDelete => users::delete_me(state, req).await,
+        E::Health => health::get(state),
+        E::Register => users::register(state, req).await,
+        E::Token => auth::token(state, req).await,
+        E::Login => auth::login(state, req).await,
+        E::Refresh => auth::refresh(state, req).await,
+        E::Logout => auth::logout(state, req).await,
+        E::ChangePassword => auth::change_password(state, req).await,
+        E::MeGet => users::me(req),
+        E::MePut => users::update_me(state, req).await,
+        E::MeDelete => users::delete_me(state, req).await,
+        E::KeyGenerate => api_keys::generate(state, req).await,
+        E::KeyRevoke => api_keys::revoke(state, req).await,
+        E::KeyList => api_keys::list(state, req),
+        E::KeyCreate => api_keys::create(state, req).await,
+        E::KeyDelete => api_keys::delete(state, req).await,
+        E::AdminUsers => admin::list(state, req),
+        E::AdminSearch => admin::search(state, req),
+        E::AdminRole => admin::change_role(state, req).await,
+        E::AdminDeactivate => admin::set_active(state, req, false).await,
+        E::AdminActivate => admin::set_active(state, req, true).await,
+        E::AdminUnlock => admin::unlock(state, req).await,
+        E::AdminRevokeSessions => admin::revoke_sessions(state, req).await,
+        E::AdminDashboard => admin::dashboard(state),
     }
 }
 
@@ -159,14 +407,18 @@ async fn dispatch(ep: Endpoint, state: &AppState, req: Req) -> Result<Response<B
 mod tests {
     use super::*;
 
+    fn ep(m: Method, p: &str) -> Endpoint {
+        find(&m, p).map(|(r, _)| r.endpoint).unwrap()
+    }
+
     #[test]
     fn routing() {
-        assert_eq!(route(&Method::GET, "/health").unwrap(), Endpoint::Health);
+        assert_eq!(ep(Method::GET, "/health"), E::Health);
         assert!(matches!(
-            route(&Method::GET, "/nope"),
+            find(&Method::GET, "/nope"),
             Err(ApiError::NotFound)
         ));
-        match route(&Method::PATCH, "/api/v1/users/me") {
+        match find(&Method::PATCH, "/api/v1/users/me") {
             Err(ApiError::MethodNotAllowed(m)) => {
                 assert_eq!(m, vec![Method::GET, Method::PUT, Method::DELETE])
             }
@@ -175,10 +427,33 @@ mod tests {
     }
 
     #[test]
+    fn path_parameters_and_literals_first() {
+        let (r, p) = find(&Method::PUT, "/api/v1/admin/users/42/role").unwrap();
+        assert_eq!(
+            (r.endpoint, p),
+            (E::AdminRole, vec![("user_id", "42".to_string())])
+        );
+        assert_eq!(
+            ep(Method::GET, "/api/v1/admin/users/search"),
+            E::AdminSearch
+        );
+        assert_eq!(ep(Method::DELETE, "/api/v1/api-keys/revoke"), E::KeyRevoke);
+        assert_eq!(ep(Method::DELETE, "/api/v1/api-keys/abc123"), E::KeyDelete);
+        assert!(matches!(
+            find(&Method::PUT, "/api/v1/admin/users//role"),
+            Err(ApiError::NotFound)
+        ));
+        assert!(matches!(
+            find(&Method::PUT, "/api/v1/admin/users/1/role/x"),
+            Err(ApiError::NotFound)
+        ));
+    }
+
+    #[test]
     fn table_has_no_duplicates() {
         for (i, a) in ROUTES.iter().enumerate() {
             for b in &ROUTES[i + 1..] {
-                assert!(!(a.0 == b.0 && a.1 == b.1), "{a:?} twice");
+                assert!(!(a.method == b.method && a.path == b.path), "{a:?} twice");
             }
         }
     }

@@ -39,9 +39,9 @@ const EMAILS: TableDefinition<&str, u64> = TableDefinition::new("emails");
 const REFRESH: TableDefinition<&[u8], &[u8]> = TableDefinition::new("refresh_tokens");
 /// Revoked access-token jti → its `exp` (seconds), kept until then.
 const DENYLIST: TableDefinition<&str, i64> = TableDefinition::new("revoked_jti");
-/// SHA-256 of an API key → versioned [`records::ApiKeyRecord`].
+/// First 16 bytes of an API key's SHA-256 → versioned [`records::ApiKeyRecord`].
 const API_KEYS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("api_keys");
-/// (owner id, key id) → SHA-256 of the key: lists and deletes a user's keys.
+/// (owner id, key id) → the key's lookup bytes: lists and deletes a user's keys.
 const API_KEY_IDS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("api_key_ids");
 
 const META_SCHEMA: &str = "schema_version";

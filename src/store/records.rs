@@ -118,20 +118,24 @@ pub struct RefreshSession {
     pub state: RefreshState,
 }
 
-/// An API key. Only the SHA-256 of the key is stored (it is the table key); the
-/// key itself is shown to its owner once.
+/// An API key. The key itself is shown to its owner once and never stored: the
+/// table is keyed by the first 16 bytes of its SHA-256 and the record keeps the
+/// whole digest as a verifier, compared in constant time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiKeyRecord {
     /// Public id, used to list and delete the key.
     pub id: String,
+    /// SHA-256 of the key.
+    pub verifier: [u8; 32],
     /// Owner.
     pub user_id: u64,
     /// Owner's label.
     pub name: String,
     /// The first characters of the key, shown in listings so owners recognise it.
     pub prefix: String,
-    /// Scopes the key carries (a subset of what the owner's role allows).
-    pub scopes: Vec<String>,
+    /// Scopes the key carries; `None` means whatever the owner's role allows at the
+    /// time of use (the tutorial's generated key acts with the user's full rights).
+    pub scopes: Option<Vec<String>>,
     /// Creation time.
     pub created_at: Micros,
     /// Refused from this time on, if set.

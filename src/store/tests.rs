@@ -179,11 +179,18 @@ fn users_page_reads_only_the_page() {
         })
         .unwrap();
     let page = store.read(|r| r.users_page(10, 5)).unwrap();
-    assert_eq!(page.users.iter().map(|u| u.id).collect::<Vec<_>>(), vec![11, 12, 13, 14, 15]);
+    assert_eq!(
+        page.users.iter().map(|u| u.id).collect::<Vec<_>>(),
+        vec![11, 12, 13, 14, 15]
+    );
     assert_eq!(page.rows_scanned, 5);
     let tail = store.read(|r| r.users_page(28, 100)).unwrap();
     assert_eq!(tail.users.len(), 2);
-    assert!(store.read(|r| r.users_page(u64::MAX, 100)).unwrap().users.is_empty());
+    assert!(store
+        .read(|r| r.users_page(u64::MAX, 100))
+        .unwrap()
+        .users
+        .is_empty());
 }
 
 /// Issue 3: with 100 000 users, a page of 100 and the dashboard counters are read
@@ -210,7 +217,10 @@ fn hundred_thousand_users_page_and_stats_touch_only_what_they_return() {
     assert_eq!(page.users[0].id, 50_001);
     assert_eq!(page.rows_scanned, 100, "only the page's rows were read");
     let stats = store.read(|r| r.stats()).unwrap();
-    assert_eq!((stats.total, stats.active, stats.by_role), (100_000, 90_000, [100_000, 0, 0, 0]));
+    assert_eq!(
+        (stats.total, stats.active, stats.by_role),
+        (100_000, 90_000, [100_000, 0, 0, 0])
+    );
     let found = store.read(|r| r.search_users("user09999", 20)).unwrap();
     assert_eq!(found.len(), 10);
 }
@@ -227,10 +237,19 @@ fn search_by_username_or_email_prefix() {
             Ok::<_, StoreError>(())
         })
         .unwrap();
-    assert_eq!(store.read(|r| r.search_users("AL", 10)).unwrap(), vec![1, 2, 3]);
-    assert_eq!(store.read(|r| r.search_users("alice", 10)).unwrap(), vec![1, 3]);
+    assert_eq!(
+        store.read(|r| r.search_users("AL", 10)).unwrap(),
+        vec![1, 2, 3]
+    );
+    assert_eq!(
+        store.read(|r| r.search_users("alice", 10)).unwrap(),
+        vec![1, 3]
+    );
     assert_eq!(store.read(|r| r.search_users("alice", 1)).unwrap(), vec![1]);
-    assert!(store.read(|r| r.search_users("zed", 10)).unwrap().is_empty());
+    assert!(store
+        .read(|r| r.search_users("zed", 10))
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
@@ -240,10 +259,11 @@ fn api_keys_are_indexed_by_owner() {
     let store = Store::open(dir.path()).unwrap();
     let key = |id: &str, user_id: u64| ApiKeyRecord {
         id: id.into(),
+        verifier: [9; 32],
         user_id,
         name: id.into(),
         prefix: "gh_x".into(),
-        scopes: vec![],
+        scopes: None,
         created_at: 0,
         expires_at: None,
         last_used: None,
@@ -251,16 +271,25 @@ fn api_keys_are_indexed_by_owner() {
     };
     store
         .write(|tx| {
-            tx.put_api_key(&[1; 32], &key("a", 1))?;
-            tx.put_api_key(&[2; 32], &key("b", 1))?;
-            tx.put_api_key(&[3; 32], &key("c", 2))?;
+            tx.put_api_key(&[1; 16], &key("a", 1))?;
+            tx.put_api_key(&[2; 16], &key("b", 1))?;
+            tx.put_api_key(&[3; 16], &key("c", 2))?;
             Ok::<_, StoreError>(())
         })
         .unwrap();
-    let ids = |uid| store.read(|r| r.api_keys_of(uid)).unwrap().into_iter().map(|(_, k)| k.id).collect::<Vec<_>>();
+    let ids = |uid| {
+        store
+            .read(|r| r.api_keys_of(uid))
+            .unwrap()
+            .into_iter()
+            .map(|(_, k)| k.id)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(ids(1), ["a", "b"]);
     assert_eq!(ids(2), ["c"]);
-    store.write(|tx| tx.delete_api_key(&[1; 32], &key("a", 1))).unwrap();
+    store
+        .write(|tx| tx.delete_api_key(&[1; 16], &key("a", 1)))
+        .unwrap();
     assert_eq!(ids(1), ["b"]);
-    assert!(store.read(|r| r.api_key(&[1; 32])).unwrap().is_none());
+    assert!(store.read(|r| r.api_key(&[1; 16])).unwrap().is_none());
 }

@@ -4,8 +4,8 @@
 
 use super::records::{ApiKeyRecord, KeySet, RefreshSession, Stats, User};
 use super::{
-    decode_u64, fold, StoreError, UniqueField, API_KEYS, API_KEY_IDS, DENYLIST, EMAILS, META, META_KEYS,
-    META_NEXT_ID, META_STATS, REFRESH, USERNAMES, USERS,
+    decode_u64, fold, StoreError, UniqueField, API_KEYS, API_KEY_IDS, DENYLIST, EMAILS, META,
+    META_KEYS, META_NEXT_ID, META_STATS, REFRESH, USERNAMES, USERS,
 };
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, Table, WriteTransaction};
 
@@ -88,17 +88,28 @@ macro_rules! reads {
                 None => 1,
             };
             let dense = self.stats()?.total + 1 == next_id;
-            let mut page = UserPage { users: Vec::with_capacity(limit.min(1024)), rows_scanned: 0 };
+            let mut page = UserPage {
+                users: Vec::with_capacity(limit.min(1024)),
+                rows_scanned: 0,
+            };
             let rows: Box<dyn Iterator<Item = _>> = if dense {
                 Box::new(self.users.range(skip.saturating_add(1)..)?)
             } else {
-                Box::new(self.users.iter()?.skip(usize::try_from(skip).unwrap_or(usize::MAX)))
+                Box::new(
+                    self.users
+                        .iter()?
+                        .skip(usize::try_from(skip).unwrap_or(usize::MAX)),
+                )
             };
             for row in rows.take(limit) {
                 let (_, v) = row?;
                 page.users.push(User::decode(v.value())?);
             }
-            page.rows_scanned = if dense { page.users.len() as u64 } else { skip + page.users.len() as u64 };
+            page.rows_scanned = if dense {
+                page.users.len() as u64
+            } else {
+                skip + page.users.len() as u64
+            };
             Ok(page)
         }
 
@@ -123,21 +134,29 @@ macro_rules! reads {
             Ok(ids)
         }
 
-        /// An API key by the SHA-256 of the key.
-        pub fn api_key(&self, hash: &[u8; 32]) -> Result<Option<ApiKeyRecord>, StoreError> {
-            match self.api_keys.get(hash.as_slice())? {
+        /// An API key by its lookup id (the first 16 bytes of the key's SHA-256).
+        pub fn api_key(&self, lookup: &[u8; 16]) -> Result<Option<ApiKeyRecord>, StoreError> {
+            match self.api_keys.get(lookup.as_slice())? {
                 Some(v) => Ok(Some(ApiKeyRecord::decode(v.value())?)),
                 None => Ok(None),
             }
         }
 
-        /// A user's API keys with their hashes, in key-id order.
-        pub fn api_keys_of(&self, user_id: u64) -> Result<Vec<([u8; 32], ApiKeyRecord)>, StoreError> {
+        /// A user's API keys with their lookup ids, in key-id order.
+        pub fn api_keys_of(
+            &self,
+            user_id: u64,
+        ) -> Result<Vec<([u8; 16], ApiKeyRecord)>, StoreError> {
             let mut out = Vec::new();
-            for row in self.api_key_ids.range((user_id, "")..(user_id.saturating_add(1), ""))? {
+            for row in self
+                .api_key_ids
+                .range((user_id, "")..(user_id.saturating_add(1), ""))?
+            {
                 let (_, h) = row?;
-                let hash: [u8; 32] =
-                    h.value().try_into().map_err(|_| StoreError::Decode("api key hash".into()))?;
+                let hash: [u8; 16] = h
+                    .value()
+                    .try_into()
+                    .map_err(|_| StoreError::Decode("api key lookup id".into()))?;
                 if let Some(rec) = self.api_key(&hash)? {
                     out.push((hash, rec));
                 }
@@ -279,14 +298,20 @@ impl<'t> WriteTx<'t> {
     }
 
     /// Stores an API key (insert or replace) and indexes it under its owner.
-    pub fn put_api_key(&mut self, hash: &[u8; 32], key: &ApiKeyRecord) -> Result<(), StoreError> {
-        self.api_keys.insert(hash.as_slice(), key.encode()?.as_slice())?;
-        self.api_key_ids.insert((key.user_id, key.id.as_str()), hash.as_slice())?;
+    pub fn put_api_key(&mut self, hash: &[u8; 16], key: &ApiKeyRecord) -> Result<(), StoreError> {
+        self.api_keys
+            .insert(hash.as_slice(), key.encode()?.as_slice())?;
+        self.api_key_ids
+            .insert((key.user_id, key.id.as_str()), hash.as_slice())?;
         Ok(())
     }
 
     /// Deletes an API key and its index entry.
-    pub fn delete_api_key(&mut self, hash: &[u8; 32], key: &ApiKeyRecord) -> Result<(), StoreError> {
+    pub fn delete_api_key(
+        &mut self,
+        hash: &[u8; 16],
+        key: &ApiKeyRecord,
+    ) -> Result<(), StoreError> {
         self.api_keys.remove(hash.as_slice())?;
         self.api_key_ids.remove((key.user_id, key.id.as_str()))?;
         Ok(())

@@ -1,7 +1,6 @@
 //! /api/v1/auth: token (OAuth2 password form), cookie login, refresh, logout and
 //! change-password.
 
-use super::principal;
 use crate::domain::sessions::TokenPair;
 use crate::server::error::{ApiError, Invalid};
 use crate::server::extract::{cookie, form, json_object, Fields};
@@ -152,7 +151,7 @@ pub async fn refresh(state: &AppState, req: Req) -> Result<Response<Body>, ApiEr
 
 /// POST /logout (Bearer): revokes the given refresh token and the access token used.
 pub async fn logout(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
-    let who = principal(state, &req)?;
+    let who = req.caller()?.clone();
     let (token, _) = refresh_token_input(&req)?;
     state
         .blocking(move |auth| auth.logout(&who, &token))
@@ -165,7 +164,7 @@ pub async fn logout(state: &AppState, req: Req) -> Result<Response<Body>, ApiErr
 
 /// POST /change-password (Bearer): `current_password, new_password`.
 pub async fn change_password(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
-    let who = principal(state, &req)?;
+    let who = req.caller()?.clone();
     let mut f = Fields::new(json_object(&req.head, &req.body)?);
     let current = f.required("current_password");
     let new = f.required("new_password");

@@ -1,17 +1,15 @@
 //! Endpoint handlers, one file per resource. A handler decodes its input, makes one
 //! domain call (on the blocking pool when it may block), and shapes the response.
-//! Shared here: the caller's identity from a Bearer token, and the UserResponse DTO.
+//! The router has already authenticated and authorized the caller (`Req::caller`).
+//! Shared here: the UserResponse DTO.
 
+pub mod admin;
+pub mod api_keys;
 pub mod auth;
 pub mod health;
 pub mod users;
 
-use super::error::ApiError;
-use super::extract::bearer;
-use super::router::Req;
-use super::state::AppState;
 use crate::clock::rfc3339;
-use crate::domain::sessions::Principal;
 use crate::store::records::User;
 use serde::Serialize;
 
@@ -41,11 +39,4 @@ impl From<&User> for UserResponse {
             created_at: rfc3339(u.created_at),
         }
     }
-}
-
-/// The caller, from `Authorization: Bearer` (401 "Not authenticated" without one).
-/// Token checks only read the store, so they run inline on the async worker.
-pub fn principal(state: &AppState, req: &Req) -> Result<Principal, ApiError> {
-    let token = bearer(&req.head).ok_or(ApiError::NotAuthenticated)?;
-    Ok(state.auth.authenticate(token)?)
 }

@@ -1,6 +1,6 @@
 //! /api/v1/users: register, and the caller's own profile (GET, PUT, DELETE /me).
 
-use super::{principal, UserResponse};
+use super::UserResponse;
 use crate::domain::users::{NewUser, ProfileUpdate};
 use crate::server::error::ApiError;
 use crate::server::extract::{json_object, Fields};
@@ -24,15 +24,17 @@ pub async fn register(state: &AppState, req: Req) -> Result<Response<Body>, ApiE
     Ok(json(StatusCode::CREATED, &UserResponse::from(&user)))
 }
 
-/// GET /me.
-pub fn me(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
-    let who = principal(state, &req)?;
-    Ok(json(StatusCode::OK, &UserResponse::from(&who.user)))
+/// GET /me (Bearer or API key).
+pub fn me(req: Req) -> Result<Response<Body>, ApiError> {
+    Ok(json(
+        StatusCode::OK,
+        &UserResponse::from(&req.caller()?.user),
+    ))
 }
 
 /// PUT /me: `full_name?`, `email?`; anything else (role, is_active...) is ignored.
 pub async fn update_me(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
-    let who = principal(state, &req)?;
+    let who = req.caller()?.clone();
     let mut f = Fields::new(json_object(&req.head, &req.body)?);
     let update = ProfileUpdate {
         full_name: f.optional("full_name"),
@@ -47,7 +49,7 @@ pub async fn update_me(state: &AppState, req: Req) -> Result<Response<Body>, Api
 
 /// DELETE /me: deactivates the account (soft delete, as the tutorial does).
 pub async fn delete_me(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
-    let who = principal(state, &req)?;
+    let who = req.caller()?.clone();
     state
         .blocking(move |auth| auth.deactivate_self(&who))
         .await?;

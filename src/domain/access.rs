@@ -1,0 +1,199 @@
+//! Who is calling, and whether they may do what an endpoint demands.
+//!
+//! A [`Principal`] comes from an access token or an API key. An endpoint's demands
+//! are a [`Rule`] (role, minimum role or permissions: the tutorial's three checks)
+//! and optionally an OAuth2 scope. The router holds one table of these per route;
+//! handlers never check roles themselves.
+
+use super::roles::{has_permission, level, scope_allowed, Permission};
+use super::Error;
+use crate::store::records::{Role, User};
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// A Bearer access token (its id and expiry, for logout).
+    Access {
+        /// Token id.
+        jti: String,
+        /// Expiry, seconds.
+        exp: i64,
+    },
+    /// An API key (its public id).
+    ApiKey {
+        /// Key id.
+        id: String,
+    },
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The user, as stored now.
+    pub user: User,
+    /// Scopes this credential carries, already narrowed to what the user's current
+    /// role allows.
+    pub scopes: Vec<String>,
+    /// The credential used.
+    pub credential: Credential,
+}
+
+/// What an endpoint demands of an authenticated caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// Any active user.
+    Any,
+    /// One of these roles (the tutorial's `require_role`).
+    Roles(&'static [Role]),
+    /// This role or a higher one (`require_minimum_role`).
+    MinRole(Role),
+    /// Every one of these permissions (`require_permission`).
+    Permissions(&'static [Permission]),
+}
+
+/// admin and super_admin, the tutorial's admin endpoints' roles.
+pub const ADMINS: &[Role] = &[Role::Admin, Role::SuperAdmin];
+
+impl Principal {
+    /// Builds a principal, keeping only the scopes the user's role still allows.
+    pub fn new(user: User, scopes: &[String], credential: Credential) -> Self {
+        let scopes = scopes
+            .iter()
+            .filter(|s| scope_allowed(user.role, s))
+            .cloned()
+            .collect();
+        Self {
+            user,
+            scopes,
+            credential,
+        }
+    }
+
+    /// Checks `rule`, then `scope`. Failures name what is missing (403).
+    pub fn authorize(&self, rule: Rule, scope: Option<&'static str>) -> Result<(), Error> {
+        let role = self.user.role;
+        match rule {
+            Rule::Any => {}
+            Rule::Roles(roles) => {
+                if !roles.contains(&role) {
+                    let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+                    return Err(Error::Forbidden(format!(
+                        "Insufficient permissions. Required role: {}",
+                        names.join(", ")
+                    )));
+                }
+            }
+            Rule::MinRole(min) => {
+                if level(role) < level(min) {
+                    return Err(Error::Forbidden(format!(
+                        "Minimum role required: {}",
+                        min.as_str()
+                    )));
+                }
+            }
+            Rule::Permissions(perms) => {
+                let missing: Vec<&str> = perms
+                    .iter()
+                    .filter(|p| !has_permission(role, **p))
+                    .map(|p| p.as_str())
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(Error::Forbidden(format!(
+                        "Missing permissions: {}",
+                        missing.join(", ")
+                    )));
+                }
+            }
+        }
+        if let Some(s) = scope {
+            if !self.scopes.iter().any(|have| have == s) {
+                return Err(Error::MissingScope(s));
+            }
+        }
+        Ok(())
+    }
+
+    /// The access token's id and expiry, when the caller used one.
+    pub fn access_token(&self) -> Option<(&str, i64)> {
+        match &self.credential {
+            Credential::Access { jti, exp } => Some((jti, *exp)),
+            Credential::ApiKey { .. } => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn who(role: Role, scopes: &[&str]) -> Principal {
+        let user = User {
+            id: 1,
+            username: "u".into(),
+            email: "u@example.com".into(),
+            full_name: None,
+            password_hash: String::new(),
+            role,
+            is_active: true,
+            is_verified: false,
+            created_at: 0,
+            updated_at: 0,
+            last_login: None,
+            failed_logins: 0,
+            locked_until: None,
+            token_version: 0,
+            session_epoch: 0,
+        };
+        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+        Principal::new(user, &scopes, Credential::ApiKey { id: "k".into() })
+    }
+
+    fn detail(r: Result<(), Error>) -> String {
+        match r {
+            Err(Error::Forbidden(d)) => d,
+            Err(Error::MissingScope(s)) => format!("scope {s}"),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn tutorial_checks_name_what_is_missing() {
+        let user = who(Role::User, &[]);
+        assert_eq!(
+            detail(user.authorize(Rule::Roles(ADMINS), None)),
+            "Insufficient permissions. Required role: admin, super_admin"
+        );
+        assert_eq!(
+            detail(user.authorize(Rule::MinRole(Role::Moderator), None)),
+            "Minimum role required: moderator"
+        );
+        assert_eq!(
+            detail(user.authorize(
+                Rule::Permissions(&[Permission::ManageRoles, Permission::ReadPost]),
+                None
+            )),
+            "Missing permissions: manage:roles"
+        );
+        assert!(who(Role::Admin, &[])
+            .authorize(Rule::MinRole(Role::Moderator), None)
+            .is_ok());
+        assert!(who(Role::Admin, &[])
+            .authorize(Rule::Permissions(&[Permission::ManageRoles]), None)
+            .is_ok());
+    }
+
+    #[test]
+    fn scopes_are_checked_and_narrowed_to_the_role() {
+        let p = who(Role::User, &["profile:read", "admin"]);
+        assert_eq!(
+            p.scopes,
+            ["profile:read"],
+            "a user cannot hold admin even if a credential says so"
+        );
+        assert!(p.authorize(Rule::Any, Some("profile:read")).is_ok());
+        assert_eq!(
+            detail(p.authorize(Rule::Any, Some("profile:write"))),
+            "scope profile:write"
+        );
+    }
+}

@@ -1,0 +1,274 @@
+//! API keys: the tutorial's single generated key (generate/revoke), named keys with
+//! scopes and expiry, and authenticating a request by `X-API-Key`.
+//!
+//! A key is 256 random bits shown to its owner once; the store keeps only its
+//! SHA-256: the first 16 bytes locate the record, and the whole digest is compared
+//! in constant time. A stolen database yields no usable key.
+//! Use is recorded in memory and written back in batches ([`Auth::flush_key_usage`])
+//! so that authenticating with a key never writes on the request path.
+
+use super::access::{Credential, Principal};
+use super::roles::{allowed_scopes, scope_allowed};
+use super::validation::FieldError;
+use super::{Auth, Error};
+use crate::clock::Micros;
+use crate::crypto::secrets::{
+    constant_time_eq, hex, new_api_key, random_bytes, sha256, API_KEY_PREFIX,
+};
+use crate::store::records::ApiKeyRecord;
+use crate::store::StoreError;
+
+/// Most keys one user may hold.
+pub const MAX_KEYS_PER_USER: usize = 100;
+/// Longest lifetime a key may be given (ten years), in seconds.
+pub const MAX_EXPIRES_IN: u64 = 10 * 365 * 86_400;
+/// Write `last_used` back at most this often per key.
+const USAGE_GRANULARITY: Micros = 60 * 1_000_000;
+
+/// A key just created: the secret (shown once) and its metadata.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    /// The key itself.
+    pub secret: String,
+    /// What is stored.
+    pub record: ApiKeyRecord,
+}
+
+/// A named-key request (POST /api/v1/api-keys).
+#[derive(Debug, Clone, Default)]
+pub struct KeyRequest {
+    /// Label.
+    pub name: String,
+    /// Requested scopes; `None` = everything the owner's role allows.
+    pub scopes: Option<Vec<String>>,
+    /// Lifetime in seconds; `None` = no expiry.
+    pub expires_in: Option<u64>,
+}
+
+/// The lookup id and verifier of a presented or new key.
+fn digest(secret: &str) -> ([u8; 16], [u8; 32]) {
+    let full = sha256(secret.as_bytes());
+    let mut lookup = [0u8; 16];
+    lookup.copy_from_slice(&full[..16]);
+    (lookup, full)
+}
+
+fn rand_err(e: crate::crypto::secrets::RandomError) -> Error {
+    Error::Internal(e.to_string())
+}
+
+fn validate(req: &KeyRequest, role: crate::store::records::Role) -> Result<(), Error> {
+    let mut errors = Vec::new();
+    let n = req.name.trim().chars().count();
+    if n == 0 || n > 100 || req.name.chars().any(char::is_control) {
+        errors.push(FieldError::value(
+            "name",
+            "Name must be 1 to 100 printable characters",
+        ));
+    }
+    if let Some(scopes) = &req.scopes {
+        for s in scopes {
+            if !scope_allowed(role, s) {
+                errors.push(FieldError::value(
+                    "scopes",
+                    &format!("Scope '{s}' is unknown or not allowed for your role"),
+                ));
+            }
+        }
+    }
+    if let Some(e) = req.expires_in {
+        if e == 0 || e > MAX_EXPIRES_IN {
+            errors.push(FieldError::value(
+                "expires_in",
+                "expires_in must be between 1 second and 10 years",
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Invalid(errors))
+    }
+}
+
+impl Auth {
+    /// The tutorial's POST /api-keys/generate: a new key with the owner's full rights,
+    /// replacing the previous generated key (named keys are left alone).
+    pub fn generate_key(&self, who: &Principal) -> Result<NewKey, Error> {
+        let req = KeyRequest {
+            name: "generated".into(),
+            scopes: None,
+            expires_in: None,
+        };
+        self.insert_key(who, &req, true)
+    }
+
+    /// The tutorial's DELETE /api-keys/revoke: removes the generated key.
+    pub fn revoke_generated_key(&self, who: &Principal) -> Result<(), Error> {
+        self.store.write(|tx| {
+            let legacy: Vec<_> = tx
+                .api_keys_of(who.user.id)?
+                .into_iter()
+                .filter(|(_, k)| k.legacy)
+                .collect();
+            if legacy.is_empty() {
+                return Err(Error::NotFound("No API key to revoke"));
+            }
+            for (hash, key) in legacy {
+                tx.delete_api_key(&hash, &key)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Creates a named key with optional scopes (a subset of the owner's) and expiry.
+    pub fn create_key(&self, who: &Principal, req: &KeyRequest) -> Result<NewKey, Error> {
+        validate(req, who.user.role)?;
+        self.insert_key(who, req, false)
+    }
+
+    fn insert_key(&self, who: &Principal, req: &KeyRequest, legacy: bool) -> Result<NewKey, Error> {
+        let secret = new_api_key().map_err(rand_err)?;
+        let (hash, verifier) = digest(&secret);
+        let now = self.clock.now_micros();
+        let record = ApiKeyRecord {
+            id: hex(&random_bytes::<8>().map_err(rand_err)?),
+            verifier,
+            user_id: who.user.id,
+            name: req.name.trim().to_owned(),
+            prefix: secret.chars().take(API_KEY_PREFIX.len() + 6).collect(),
+            scopes: req.scopes.clone(),
+            created_at: now,
+            expires_at: req.expires_in.map(|s| {
+                now.saturating_add(
+                    i64::try_from(s)
+                        .unwrap_or(i64::MAX)
+                        .saturating_mul(1_000_000),
+                )
+            }),
+            last_used: None,
+            legacy,
+        };
+        self.store.write(|tx| {
+            let existing = tx.api_keys_of(who.user.id)?;
+            if legacy {
+                for (h, k) in existing.iter().filter(|(_, k)| k.legacy) {
+                    tx.delete_api_key(h, k)?;
+                }
+            } else if existing.len() >= MAX_KEYS_PER_USER {
+                return Err(Error::BadRequest(
+                    "Too many API keys: delete one first (limit 100)",
+                ));
+            }
+            tx.put_api_key(&hash, &record)?;
+            Ok(())
+        })?;
+        Ok(NewKey { secret, record })
+    }
+
+    /// The caller's keys (metadata only), with recent use folded in.
+    pub fn list_keys(&self, who: &Principal) -> Result<Vec<ApiKeyRecord>, Error> {
+        let mut keys: Vec<ApiKeyRecord> = self
+            .store
+            .read(|r| r.api_keys_of(who.user.id))?
+            .into_iter()
+            .map(|(_, k)| k)
+            .collect();
+        if let Ok(usage) = self.key_usage.lock() {
+            for k in &mut keys {
+                if let Some(t) = usage.get(&k.id) {
+                    k.last_used = Some(k.last_used.map_or(t.1, |old| old.max(t.1)));
+                }
+            }
+        }
+        keys.sort_by_key(|k| k.created_at);
+        Ok(keys)
+    }
+
+    /// Deletes one of the caller's keys by id.
+    pub fn delete_key(&self, who: &Principal, id: &str) -> Result<(), Error> {
+        self.store.write(|tx| {
+            let found = tx
+                .api_keys_of(who.user.id)?
+                .into_iter()
+                .find(|(_, k)| k.id == id);
+            let Some((hash, key)) = found else {
+                return Err(Error::NotFound("API key not found"));
+            };
+            tx.delete_api_key(&hash, &key)?;
+            Ok(())
+        })
+    }
+
+    /// Authenticates an `X-API-Key`. Reads only; use is recorded in memory.
+    pub fn authenticate_key(&self, presented: &str) -> Result<Principal, Error> {
+        const INVALID: &str = "Invalid API key";
+        if !presented.starts_with(API_KEY_PREFIX) || presented.len() > 128 {
+            return Err(Error::Unauthenticated(INVALID));
+        }
+        let (hash, verifier) = digest(presented);
+        let found = self.store.read(|r| {
+            let Some(key) = r.api_key(&hash)? else {
+                return Ok::<_, StoreError>(None);
+            };
+            let user = r.user(key.user_id)?;
+            Ok(Some((key, user)))
+        })?;
+        let Some((key, Some(user))) = found else {
+            return Err(Error::Unauthenticated(INVALID));
+        };
+        if !constant_time_eq(&key.verifier, &verifier) {
+            return Err(Error::Unauthenticated(INVALID));
+        }
+        let now = self.clock.now_micros();
+        if key.expires_at.is_some_and(|t| t <= now) {
+            return Err(Error::Unauthenticated("API key has expired"));
+        }
+        if !user.is_active {
+            return Err(Error::Forbidden(
+                "API key owner account is deactivated".into(),
+            ));
+        }
+        self.note_key_use(&key, hash, now);
+        let scopes = key
+            .scopes
+            .clone()
+            .unwrap_or_else(|| allowed_scopes(user.role));
+        Ok(Principal::new(
+            user,
+            &scopes,
+            Credential::ApiKey { id: key.id },
+        ))
+    }
+
+    fn note_key_use(&self, key: &ApiKeyRecord, hash: [u8; 16], now: Micros) {
+        if let Ok(mut usage) = self.key_usage.lock() {
+            usage.insert(key.id.clone(), (hash, now));
+        }
+    }
+
+    /// Writes recorded key use back to the store (called periodically by the server).
+    /// Keys used within the last minute of their stored `last_used` are skipped.
+    pub fn flush_key_usage(&self) -> Result<usize, Error> {
+        let pending: Vec<(String, ([u8; 16], Micros))> = match self.key_usage.lock() {
+            Ok(mut usage) => usage.drain().collect(),
+            Err(_) => return Ok(0),
+        };
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        self.store.write(|tx| {
+            let mut written = 0;
+            for (_, (hash, at)) in &pending {
+                if let Some(mut key) = tx.api_key(hash)? {
+                    if key.last_used.is_none_or(|t| *at - t >= USAGE_GRANULARITY) {
+                        key.last_used = Some(*at);
+                        tx.put_api_key(hash, &key)?;
+                        written += 1;
+                    }
+                }
+            }
+            Ok(written)
+        })
+    }
+}

@@ -1,0 +1,158 @@
+//! /api/v1/admin: the tutorial's user list, role change and dashboard, plus
+//! deactivate/activate, unlock, revoke-sessions and search. The router has
+//! already checked the caller's role, permission and scope.
+
+use super::UserResponse;
+use crate::domain::admin::MAX_PAGE;
+use crate::server::error::{ApiError, Invalid};
+use crate::server::extract::{json_object, query, query_int, query_param};
+use crate::server::respond::{json, Body};
+use crate::server::router::Req;
+use crate::server::state::AppState;
+use crate::store::records::Role;
+use hyper::{Response, StatusCode};
+use serde_json::{json, Value};
+
+fn users_json(users: &[crate::store::records::User]) -> Vec<UserResponse> {
+    users.iter().map(UserResponse::from).collect()
+}
+
+/// `{user_id}` as an integer, or FastAPI's 422.
+fn user_id(req: &Req) -> Result<u64, ApiError> {
+    req.param("user_id").parse::<u64>().map_err(|_| {
+        ApiError::Validation(vec![Invalid {
+            loc: vec!["path".into(), "user_id".into()],
+            msg: "Input should be a valid integer, unable to parse string as an integer".into(),
+            kind: "int_parsing".into(),
+        }])
+    })
+}
+
+/// GET /users?skip&limit (limit at most 100).
+pub fn list(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
+    let q = query(&req.head);
+    let max = i64::try_from(MAX_PAGE).unwrap_or(100);
+    let (skip, limit) = match (
+        query_int(&q, "skip", 0, 0, i64::MAX),
+        query_int(&q, "limit", max, 0, max),
+    ) {
+        (Ok(s), Ok(l)) => (s, l),
+        (s, l) => {
+            return Err(ApiError::Validation(
+                s.err().into_iter().chain(l.err()).collect(),
+            ))
+        }
+    };
+    let users = state
+        .auth
+        .list_users(skip.unsigned_abs(), limit.unsigned_abs())?;
+    Ok(json(StatusCode::OK, &users_json(&users)))
+}
+
+/// GET /users/search?q=prefix&limit: username or email prefix.
+pub fn search(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
+    let q = query(&req.head);
+    let max = i64::try_from(MAX_PAGE).unwrap_or(100);
+    let limit = query_int(&q, "limit", 20, 1, max).map_err(|e| ApiError::Validation(vec![e]))?;
+    let Some(prefix) = query_param(&q, "q").filter(|p| !p.is_empty()) else {
+        return Err(ApiError::Validation(vec![Invalid {
+            loc: vec!["query".into(), "q".into()],
+            msg: "Field required".into(),
+            kind: "missing".into(),
+        }]));
+    };
+    let users = state.auth.search_users(&prefix, limit.unsigned_abs())?;
+    Ok(json(StatusCode::OK, &users_json(&users)))
+}
+
+/// `new_role` from the query string (the tutorial) or a JSON body `{"new_role": ...}`.
+fn new_role(req: &Req) -> Result<Role, ApiError> {
+    let loc_query = || vec![Value::from("query"), Value::from("new_role")];
+    let raw = match query_param(&query(&req.head), "new_role") {
+        Some(r) => Some(r),
+        None if !req.body.is_empty() => json_object(&req.head, &req.body)
+            .ok()
+            .and_then(|m| m.get("new_role").and_then(Value::as_str).map(str::to_owned)),
+        None => None,
+    };
+    let Some(raw) = raw else {
+        return Err(ApiError::Validation(vec![Invalid {
+            loc: loc_query(),
+            msg: "Field required".into(),
+            kind: "missing".into(),
+        }]));
+    };
+    Role::parse(&raw).ok_or_else(|| {
+        ApiError::Validation(vec![Invalid {
+            loc: loc_query(),
+            msg: "Input should be 'user', 'moderator', 'admin' or 'super_admin'".into(),
+            kind: "enum".into(),
+        }])
+    })
+}
+
+/// PUT /users/{user_id}/role?new_role=...
+pub async fn change_role(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
+    let target = user_id(&req)?;
+    let role = new_role(&req)?;
+    let who = req.caller()?.clone();
+    let user = state
+        .blocking(move |auth| auth.change_role(&who, target, role))
+        .await?;
+    Ok(json(StatusCode::OK, &UserResponse::from(&user)))
+}
+
+/// POST /users/{user_id}/deactivate and /activate.
+pub async fn set_active(
+    state: &AppState,
+    req: Req,
+    active: bool,
+) -> Result<Response<Body>, ApiError> {
+    let target = user_id(&req)?;
+    let who = req.caller()?.clone();
+    let user = state
+        .blocking(move |auth| auth.set_active(&who, target, active))
+        .await?;
+    Ok(json(StatusCode::OK, &UserResponse::from(&user)))
+}
+
+/// POST /users/{user_id}/unlock.
+pub async fn unlock(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
+    let target = user_id(&req)?;
+    let who = req.caller()?.clone();
+    let user = state
+        .blocking(move |auth| auth.unlock(&who, target))
+        .await?;
+    Ok(json(StatusCode::OK, &UserResponse::from(&user)))
+}
+
+/// POST /users/{user_id}/revoke-sessions.
+pub async fn revoke_sessions(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
+    let target = user_id(&req)?;
+    let who = req.caller()?.clone();
+    state
+        .blocking(move |auth| auth.revoke_sessions(&who, target))
+        .await?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({"detail": "All sessions revoked"}),
+    ))
+}
+
+/// GET /dashboard: counts by status and role, from maintained counters.
+pub fn dashboard(state: &AppState) -> Result<Response<Body>, ApiError> {
+    let s = state.auth.dashboard()?;
+    let mut by_role = serde_json::Map::new();
+    for r in Role::ALL {
+        by_role.insert(r.as_str().into(), json!(s.by_role[r.index()]));
+    }
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "total_users": s.total,
+            "active_users": s.active,
+            "inactive_users": s.total.saturating_sub(s.active),
+            "users_by_role": by_role,
+        }),
+    ))
+}
