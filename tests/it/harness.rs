@@ -390,6 +390,37 @@ impl TestServer {
             .to_owned()
     }
 
+    /// Creates a user with any role through the domain (as the operator CLI does).
+    pub fn create(&self, name: &str, role: gatehouse::store::records::Role) -> Value {
+        let auth = self.server.as_ref().unwrap().auth();
+        let u = auth
+            .create_user(
+                &gatehouse::domain::users::NewUser {
+                    username: name.into(),
+                    email: format!("{name}@example.com"),
+                    password: PASSWORD.into(),
+                    full_name: None,
+                },
+                role,
+            )
+            .unwrap();
+        serde_json::json!({"id": u.id, "username": u.username})
+    }
+
+    /// Creates a user with `role` and logs in; returns (user id, access token).
+    pub async fn as_role(
+        &self,
+        name: &str,
+        role: gatehouse::store::records::Role,
+    ) -> (u64, String) {
+        let id = self.create(name, role)["id"].as_u64().unwrap();
+        let token = self.login(name).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (id, token)
+    }
+
     pub async fn stop(mut self) {
         if let Some(s) = self.server.take() {
             s.shutdown().await;

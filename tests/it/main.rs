@@ -6,6 +6,8 @@
 mod harness;
 
 mod accounts;
+mod api_keys;
+mod authz;
 mod binary;
 mod tokens;
 mod tutorial;
