@@ -13,12 +13,7 @@ use std::path::PathBuf;
 #[command(name = "gatehouse", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
     /// Log verbosity: error, warn, info, debug or trace (or a tracing filter).
-    #[arg(
-        long,
-        global = true,
-        env = "GATEHOUSE_LOG_LEVEL",
-        default_value = "info"
-    )]
+    #[arg(long, global = true, env = "GATEHOUSE_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
     /// Log format: human-readable text on a terminal, JSON lines otherwise (auto).
     #[arg(long, global = true, env = "GATEHOUSE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
@@ -82,11 +77,7 @@ pub struct ServeArgs {
     pub tls_key: Option<PathBuf>,
     /// Browser origin allowed to call the API with credentials (repeatable), e.g.
     /// https://app.example.com. `*` is refused: it cannot be combined with credentials.
-    #[arg(
-        long = "cors-origin",
-        env = "GATEHOUSE_CORS_ORIGIN",
-        value_delimiter = ','
-    )]
+    #[arg(long = "cors-origin", env = "GATEHOUSE_CORS_ORIGIN", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
     /// Login attempts (token and login endpoints) per client: N/second|minute|hour|day, or off.
     #[arg(long, env = "GATEHOUSE_LOGIN_RATE_LIMIT", default_value = "5/minute")]
@@ -98,11 +89,7 @@ pub struct ServeArgs {
     #[arg(long, env = "GATEHOUSE_API_RATE_LIMIT", default_value = "100/minute")]
     pub api_rate_limit: String,
     /// Reverse proxy whose X-Forwarded-For is believed (CIDR or address, repeatable).
-    #[arg(
-        long = "trusted-proxy",
-        env = "GATEHOUSE_TRUSTED_PROXY",
-        value_delimiter = ','
-    )]
+    #[arg(long = "trusted-proxy", env = "GATEHOUSE_TRUSTED_PROXY", value_delimiter = ',')]
     pub trusted_proxies: Vec<String>,
     /// scrypt log2(N) for new password hashes (memory = 128·r·2^N bytes).
     #[arg(long, env = "GATEHOUSE_SCRYPT_LOG_N", default_value_t = 15)]
@@ -152,12 +139,7 @@ pub struct ServeArgs {
     )]
     pub header_timeout_secs: u64,
     /// Seconds an idle keep-alive connection is kept open.
-    #[arg(
-        long = "idle-timeout",
-        value_name = "SECS",
-        env = "GATEHOUSE_IDLE_TIMEOUT",
-        default_value_t = 60
-    )]
+    #[arg(long = "idle-timeout", value_name = "SECS", env = "GATEHOUSE_IDLE_TIMEOUT", default_value_t = 60)]
     pub idle_timeout_secs: u64,
     /// On SIGTERM/SIGINT, seconds to let in-flight requests finish before exiting.
     #[arg(

@@ -26,11 +26,7 @@ impl Clock {
 
     /// A clock pinned at `unix_secs`, moved only by [`Clock::advance`].
     pub fn pinned(unix_secs: i64) -> Self {
-        Self {
-            pinned: Some(Arc::new(AtomicI64::new(
-                unix_secs.saturating_mul(1_000_000),
-            ))),
-        }
+        Self { pinned: Some(Arc::new(AtomicI64::new(unix_secs.saturating_mul(1_000_000)))) }
     }
 
     /// Moves a pinned clock forward (no effect on the system clock).
@@ -61,11 +57,7 @@ impl Clock {
 /// Formats a timestamp as RFC 3339 in UTC with microseconds, as Pydantic does for
 /// an aware datetime (`2026-11-29T06:33:05.123456Z`).
 pub fn rfc3339(micros: Micros) -> String {
-    let t = if micros >= 0 {
-        UNIX_EPOCH + Duration::from_micros(micros.unsigned_abs())
-    } else {
-        UNIX_EPOCH
-    };
+    let t = if micros >= 0 { UNIX_EPOCH + Duration::from_micros(micros.unsigned_abs()) } else { UNIX_EPOCH };
     humantime::format_rfc3339_micros(t).to_string()
 }
 
@@ -85,9 +77,6 @@ mod tests {
     #[test]
     fn formats_like_pydantic() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000Z");
-        assert_eq!(
-            rfc3339(1_700_000_000_123_456),
-            "2023-11-14T22:13:20.123456Z"
-        );
+        assert_eq!(rfc3339(1_700_000_000_123_456), "2023-11-14T22:13:20.123456Z");
     }
 }

@@ -62,14 +62,9 @@ impl Rate {
             _ => return Err(err()),
         };
         if count == 0 {
-            return Err(format!(
-                "'{s}': a limit of 0 would refuse everything; use off to disable"
-            ));
+            return Err(format!("'{s}': a limit of 0 would refuse everything; use off to disable"));
         }
-        Ok(Some(Self {
-            count,
-            window: Duration::from_secs(window),
-        }))
+        Ok(Some(Self { count, window: Duration::from_secs(window) }))
     }
 }
 
@@ -98,10 +93,7 @@ impl Cidr {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let addr: IpAddr = a
-            .trim()
-            .parse()
-            .map_err(|_| format!("'{s}' is not an IP address or CIDR"))?;
+        let addr: IpAddr = a.trim().parse().map_err(|_| format!("'{s}' is not an IP address or CIDR"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match p {
             Some(p) => p
@@ -123,15 +115,11 @@ impl Cidr {
         };
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -219,10 +207,7 @@ fn valid_origin(o: &str) -> bool {
     let Some((scheme, rest)) = o.split_once("://") else {
         return false;
     };
-    matches!(scheme, "http" | "https")
-        && !rest.is_empty()
-        && !rest.contains('/')
-        && !o.ends_with('/')
+    matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains('/') && !o.ends_with('/')
 }
 
 impl Config {
@@ -265,19 +250,10 @@ impl Config {
                 TlsSource::None
             }
             (_, _, true) => TlsSource::None,
-            (Some(cert), Some(key), false) => TlsSource::Files {
-                cert: cert.clone(),
-                key: key.clone(),
-            },
-            _ => TlsSource::SelfSigned {
-                hostnames: a.hostnames.clone(),
-            },
+            (Some(cert), Some(key), false) => TlsSource::Files { cert: cert.clone(), key: key.clone() },
+            _ => TlsSource::SelfSigned { hostnames: a.hostnames.clone() },
         };
-        let hash_params = HashParams {
-            log_n: a.scrypt_log_n,
-            r: a.scrypt_r,
-            p: a.scrypt_p,
-        };
+        let hash_params = HashParams { log_n: a.scrypt_log_n, r: a.scrypt_r, p: a.scrypt_p };
         let hash_memory_bytes = a.hash_memory_mib.saturating_mul(1024 * 1024);
         if !(1..=24).contains(&a.scrypt_log_n)
             || a.scrypt_r == 0
@@ -304,24 +280,14 @@ impl Config {
         positive(&mut errs, "access-token-minutes", a.access_token_minutes);
         positive(&mut errs, "refresh-token-days", a.refresh_token_days);
         positive(&mut errs, "lockout-minutes", a.lockout_minutes);
-        positive(
-            &mut errs,
-            "tls-handshake-timeout",
-            a.tls_handshake_timeout_secs,
-        );
+        positive(&mut errs, "tls-handshake-timeout", a.tls_handshake_timeout_secs);
         positive(&mut errs, "header-timeout", a.header_timeout_secs);
         positive(&mut errs, "idle-timeout", a.idle_timeout_secs);
         if a.max_connections == 0 {
             errs.push("--max-connections must be at least 1".into());
         }
         let issuer = a.issuer.clone().unwrap_or_else(|| {
-            format!(
-                "https://{}",
-                a.hostnames
-                    .first()
-                    .map(String::as_str)
-                    .unwrap_or("localhost")
-            )
+            format!("https://{}", a.hostnames.first().map(String::as_str).unwrap_or("localhost"))
         });
         if issuer.trim().is_empty() {
             errs.push("--issuer must not be empty".into());
@@ -378,20 +344,8 @@ mod tests {
         let c = Config::from_args(&args(&[])).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8443");
         assert_eq!(c.hash_params, HashParams::DEFAULT);
-        assert_eq!(
-            c.rate_limits.login,
-            Some(Rate {
-                count: 5,
-                window: Duration::from_secs(60)
-            })
-        );
-        assert_eq!(
-            c.rate_limits.register,
-            Some(Rate {
-                count: 3,
-                window: Duration::from_secs(3600)
-            })
-        );
+        assert_eq!(c.rate_limits.login, Some(Rate { count: 5, window: Duration::from_secs(60) }));
+        assert_eq!(c.rate_limits.register, Some(Rate { count: 3, window: Duration::from_secs(3600) }));
         assert_eq!(c.tls, TlsSource::SelfSigned { hostnames: vec![] });
         assert_eq!(c.issuer, "https://localhost");
     }
@@ -433,10 +387,7 @@ mod tests {
     #[test]
     fn rates() {
         assert_eq!(Rate::parse("off").unwrap(), None);
-        assert_eq!(
-            Rate::parse("100/minute").unwrap().map(|r| r.count),
-            Some(100)
-        );
+        assert_eq!(Rate::parse("100/minute").unwrap().map(|r| r.count), Some(100));
         assert!(Rate::parse("0/minute").is_err());
         assert!(Rate::parse("five/minute").is_err());
     }
@@ -448,8 +399,6 @@ mod tests {
         assert!(!c.contains("10.2.0.1".parse().unwrap()));
         assert!(c.contains("::ffff:10.1.0.9".parse().unwrap()));
         assert!(Cidr::parse("::1").unwrap().contains("::1".parse().unwrap()));
-        assert!(Cidr::parse("0.0.0.0/0")
-            .unwrap()
-            .contains("8.8.8.8".parse().unwrap()));
+        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
     }
 }

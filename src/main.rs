@@ -14,9 +14,7 @@ fn init_logging(level: &str, format: LogFormat) {
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
         builder.json().flatten_event(true).init();
     } else {
@@ -28,14 +26,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log_level, cli.log_format);
     let result = match cli.command {
-        Command::Serve(args) => gatehouse::config::Config::from_args(&args)
-            .map_err(anyhow::Error::from)
-            .and_then(|config| {
+        Command::Serve(args) => {
+            gatehouse::config::Config::from_args(&args).map_err(anyhow::Error::from).and_then(|config| {
                 tokio::runtime::Builder::new_multi_thread()
                     .enable_all()
                     .build()?
                     .block_on(gatehouse::server::run(config))
-            }),
+            })
+        }
         Command::User(UserCommand::Add(args)) => gatehouse::ops::user_add(&args),
         Command::User(UserCommand::SetRole(args)) => gatehouse::ops::user_set_role(&args),
     };

@@ -13,18 +13,15 @@ use std::io::BufRead;
 use std::sync::Arc;
 
 fn parse_role(s: &str) -> anyhow::Result<Role> {
-    Role::parse(s)
-        .ok_or_else(|| anyhow!("unknown role '{s}': use user, moderator, admin or super_admin"))
+    Role::parse(s).ok_or_else(|| anyhow!("unknown role '{s}': use user, moderator, admin or super_admin"))
 }
 
 /// Opens the data directory's store with an auth core for operator commands.
 fn open_auth(data_dir: &std::path::Path, params: HashParams) -> anyhow::Result<Auth> {
-    let passwords =
-        PasswordHasherConfig::new(params, params.memory_bytes()).context("scrypt parameters")?;
+    let passwords = PasswordHasherConfig::new(params, params.memory_bytes()).context("scrypt parameters")?;
     let store = Arc::new(Store::open(data_dir)?);
     // The issuer only matters for signing, which operator commands do not do.
-    Auth::new(store, passwords, Clock::system(), Policy::default(), "cli")
-        .map_err(|e| anyhow!("{e}"))
+    Auth::new(store, passwords, Clock::system(), Policy::default(), "cli").map_err(|e| anyhow!("{e}"))
 }
 
 /// `gatehouse user set-role`: any role, including super_admin.
@@ -33,11 +30,7 @@ pub fn user_set_role(args: &UserSetRoleArgs) -> anyhow::Result<()> {
     let auth = open_auth(&args.data_dir, HashParams::DEFAULT)?;
     match auth.set_role_by_name(&args.name, role) {
         Ok(u) => {
-            println!(
-                "{} is now {} (their access tokens are revoked)",
-                u.username,
-                u.role.as_str()
-            );
+            println!("{} is now {} (their access tokens are revoked)", u.username, u.role.as_str());
             Ok(())
         }
         Err(Error::NotFound(_)) => bail!("no user named '{}'", args.name),
@@ -47,34 +40,20 @@ pub fn user_set_role(args: &UserSetRoleArgs) -> anyhow::Result<()> {
 
 /// `gatehouse user add`: creates a user with any role (the only way to a super_admin).
 pub fn user_add(args: &UserAddArgs) -> anyhow::Result<()> {
-    let role = Role::parse(&args.role).ok_or_else(|| {
-        anyhow!(
-            "unknown role '{}': use user, moderator, admin or super_admin",
-            args.role
-        )
-    })?;
+    let role = Role::parse(&args.role)
+        .ok_or_else(|| anyhow!("unknown role '{}': use user, moderator, admin or super_admin", args.role))?;
     if !args.password_stdin {
-        bail!(
-            "pass the password on standard input with --password-stdin (e.g. from a secrets file)"
-        );
+        bail!("pass the password on standard input with --password-stdin (e.g. from a secrets file)");
     }
     let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("reading the password from standard input")?;
+    std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
     let password = line.trim_end_matches(['\r', '\n']).to_owned();
-    let params = HashParams {
-        log_n: args.scrypt_log_n,
-        r: args.scrypt_r,
-        p: args.scrypt_p,
-    };
-    let passwords =
-        PasswordHasherConfig::new(params, params.memory_bytes()).context("scrypt parameters")?;
+    let params = HashParams { log_n: args.scrypt_log_n, r: args.scrypt_r, p: args.scrypt_p };
+    let passwords = PasswordHasherConfig::new(params, params.memory_bytes()).context("scrypt parameters")?;
     let store = Arc::new(Store::open(&args.data_dir)?);
     // The issuer only matters for signing, which `user add` does not do.
-    let auth = Auth::new(store, passwords, Clock::system(), Policy::default(), "cli")
-        .map_err(|e| anyhow!("{e}"))?;
+    let auth =
+        Auth::new(store, passwords, Clock::system(), Policy::default(), "cli").map_err(|e| anyhow!("{e}"))?;
     let req = NewUser {
         username: args.name.clone(),
         email: args.email.clone(),
@@ -83,19 +62,11 @@ pub fn user_add(args: &UserAddArgs) -> anyhow::Result<()> {
     };
     match auth.create_user(&req, role) {
         Ok(u) => {
-            println!(
-                "created user {} (id {}, role {})",
-                u.username,
-                u.id,
-                u.role.as_str()
-            );
+            println!("created user {} (id {}, role {})", u.username, u.id, u.role.as_str());
             Ok(())
         }
         Err(Error::Invalid(list)) => {
-            let lines: Vec<String> = list
-                .iter()
-                .map(|e| format!("  {}: {}", e.field, e.msg))
-                .collect();
+            let lines: Vec<String> = list.iter().map(|e| format!("  {}: {}", e.field, e.msg)).collect();
             bail!("invalid user:\n{}", lines.join("\n"))
         }
         Err(Error::Conflict(what)) => bail!("{what}"),

@@ -108,19 +108,14 @@ pub enum KeyError {
 /// A new Ed25519 private key as PKCS#8 v2 DER.
 pub fn generate_pkcs8() -> Result<Vec<u8>, KeyError> {
     let rng = ring::rand::SystemRandom::new();
-    Ed25519KeyPair::generate_pkcs8(&rng)
-        .map(|d| d.as_ref().to_vec())
-        .map_err(|_| KeyError::Random)
+    Ed25519KeyPair::generate_pkcs8(&rng).map(|d| d.as_ref().to_vec()).map_err(|_| KeyError::Random)
 }
 
 /// The public half of a stored PKCS#8 key.
 pub fn public_key(pkcs8: &[u8]) -> Result<PublicKey, KeyError> {
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| KeyError::Invalid)?;
     let bytes = pair.public_key().as_ref().to_vec();
-    Ok(PublicKey {
-        kid: key_id(&bytes),
-        bytes,
-    })
+    Ok(PublicKey { kid: key_id(&bytes), bytes })
 }
 
 /// Key id of a public key: base64url of the first 12 bytes of its SHA-256.
@@ -167,17 +162,10 @@ impl Keyring {
         let signer = Ed25519KeyPair::from_pkcs8(active_pkcs8).map_err(|_| KeyError::Invalid)?;
         let public = signer.public_key().as_ref().to_vec();
         let signer_kid = key_id(&public);
-        let mut verifiers: HashMap<String, Vec<u8>> = others
-            .iter()
-            .map(|k| (k.kid.clone(), k.bytes.clone()))
-            .collect();
+        let mut verifiers: HashMap<String, Vec<u8>> =
+            others.iter().map(|k| (k.kid.clone(), k.bytes.clone())).collect();
         verifiers.insert(signer_kid.clone(), public);
-        Ok(Self {
-            signer,
-            signer_kid,
-            verifiers,
-            issuer: issuer.to_owned(),
-        })
+        Ok(Self { signer, signer_kid, verifiers, issuer: issuer.to_owned() })
     }
 
     /// The issuer written into and required of every token.
@@ -195,10 +183,7 @@ impl Keyring {
         let mut keys: Vec<PublicKey> = self
             .verifiers
             .iter()
-            .map(|(kid, bytes)| PublicKey {
-                kid: kid.clone(),
-                bytes: bytes.clone(),
-            })
+            .map(|(kid, bytes)| PublicKey { kid: kid.clone(), bytes: bytes.clone() })
             .collect();
         keys.sort_by(|a, b| a.kid.cmp(&b.kid));
         keys
@@ -232,26 +217,21 @@ impl Keyring {
         else {
             return Err(TokenError::Malformed);
         };
-        let header: Header = b64url_decode(h64)
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(TokenError::Malformed)?;
+        let header: Header =
+            b64url_decode(h64).and_then(|b| serde_json::from_slice(&b).ok()).ok_or(TokenError::Malformed)?;
         if header.alg != "EdDSA" || header.crit.is_some() {
             return Err(TokenError::Algorithm);
         }
-        let key = header
-            .kid
-            .as_deref()
-            .and_then(|kid| self.verifiers.get(kid))
-            .ok_or(TokenError::UnknownKey)?;
+        let key =
+            header.kid.as_deref().and_then(|kid| self.verifiers.get(kid)).ok_or(TokenError::UnknownKey)?;
         let sig = b64url_decode(s64).ok_or(TokenError::Malformed)?;
         let signed_len = h64.len() + 1 + c64.len();
         let signed = token.get(..signed_len).ok_or(TokenError::Malformed)?;
         UnparsedPublicKey::new(&ED25519, key)
             .verify(signed.as_bytes(), &sig)
             .map_err(|_| TokenError::Signature)?;
-        let claims: Claims = b64url_decode(c64)
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(TokenError::Malformed)?;
+        let claims: Claims =
+            b64url_decode(c64).and_then(|b| serde_json::from_slice(&b).ok()).ok_or(TokenError::Malformed)?;
         if claims.iss != self.issuer {
             return Err(TokenError::Issuer);
         }
@@ -311,12 +291,7 @@ mod tests {
         let s = segments(&t);
         let mut c = claims();
         c.role = Some("super_admin".into());
-        let forged = format!(
-            "{}.{}.{}",
-            s[0],
-            b64url(&serde_json::to_vec(&c).unwrap()),
-            s[2]
-        );
+        let forged = format!("{}.{}.{}", s[0], b64url(&serde_json::to_vec(&c).unwrap()), s[2]);
         assert_eq!(k.verify(&forged, NOW), Err(TokenError::Signature));
     }
 
@@ -328,10 +303,7 @@ mod tests {
         let last = bytes.len() - 2;
         bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
         let t = String::from_utf8(bytes).unwrap();
-        assert!(matches!(
-            k.verify(&t, NOW),
-            Err(TokenError::Signature | TokenError::Malformed)
-        ));
+        assert!(matches!(k.verify(&t, NOW), Err(TokenError::Signature | TokenError::Malformed)));
     }
 
     #[test]
@@ -339,19 +311,14 @@ mod tests {
         let (k, _) = ring_with_key();
         let body = b64url(&serde_json::to_vec(&claims()).unwrap());
         let none = b64url(br#"{"alg":"none","typ":"JWT"}"#);
-        assert_eq!(
-            k.verify(&format!("{none}.{body}."), NOW),
-            Err(TokenError::Algorithm)
-        );
+        assert_eq!(k.verify(&format!("{none}.{body}."), NOW), Err(TokenError::Algorithm));
         // HS256 "signed" with the public key bytes: the classic key-confusion attack.
         let kid = k.active_kid().to_owned();
         let hs = b64url(format!(r#"{{"alg":"HS256","typ":"JWT","kid":"{kid}"}}"#).as_bytes());
         let signing_input = format!("{hs}.{body}");
         let pk = &k.public_keys()[0].bytes;
-        let mac = ring::hmac::sign(
-            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, pk),
-            signing_input.as_bytes(),
-        );
+        let mac =
+            ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, pk), signing_input.as_bytes());
         let t = format!("{signing_input}.{}", b64url(mac.as_ref()));
         assert_eq!(k.verify(&t, NOW), Err(TokenError::Algorithm));
     }
@@ -392,15 +359,7 @@ mod tests {
     #[test]
     fn malformed_inputs() {
         let (k, _) = ring_with_key();
-        for bad in [
-            "",
-            ".",
-            "..",
-            "a.b.c",
-            "a.b.c.d",
-            "eyJ.eyJ.",
-            &"x".repeat(MAX_TOKEN_BYTES + 1),
-        ] {
+        for bad in ["", ".", "..", "a.b.c", "a.b.c.d", "eyJ.eyJ.", &"x".repeat(MAX_TOKEN_BYTES + 1)] {
             assert!(k.verify(bad, NOW).is_err(), "{bad:.20}");
         }
         let t = k.sign(&claims()).unwrap();
@@ -413,9 +372,6 @@ mod tests {
         let kid = k.active_kid().to_owned();
         let h = b64url(format!(r#"{{"alg":"EdDSA","kid":"{kid}","crit":["exp"]}}"#).as_bytes());
         let body = b64url(&serde_json::to_vec(&claims()).unwrap());
-        assert_eq!(
-            k.verify(&format!("{h}.{body}.AAAA"), NOW),
-            Err(TokenError::Algorithm)
-        );
+        assert_eq!(k.verify(&format!("{h}.{body}.AAAA"), NOW), Err(TokenError::Algorithm));
     }
 }

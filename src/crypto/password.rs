@@ -25,11 +25,7 @@ pub struct HashParams {
 
 impl HashParams {
     /// OWASP's equivalent of ln=17,r=8,p=1 at a quarter of the memory (32 MiB).
-    pub const DEFAULT: Self = Self {
-        log_n: 15,
-        r: 8,
-        p: 3,
-    };
+    pub const DEFAULT: Self = Self { log_n: 15, r: 8, p: 3 };
 
     /// Bytes of working memory one hash needs: 128 · r · N.
     pub fn memory_bytes(&self) -> u64 {
@@ -93,10 +89,7 @@ impl PasswordHasherConfig {
     /// A new PHC string for `password` with a random salt.
     pub fn hash(&self, password: &str) -> Result<String, PasswordError> {
         let hasher = Scrypt::new_with_params(self.params.to_scrypt()?);
-        hasher
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-            .map_err(|_| PasswordError::Hashing)
+        hasher.hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|_| PasswordError::Hashing)
     }
 
     /// Checks `password` against `stored`, refusing stored parameters over the cap.
@@ -106,9 +99,7 @@ impl PasswordHasherConfig {
             return Verdict::Unusable;
         };
         match Scrypt::new().verify_password(password.as_bytes(), &hash) {
-            Ok(()) => Verdict::Match {
-                rehash: params != self.params,
-            },
+            Ok(()) => Verdict::Match { rehash: params != self.params },
             Err(_) => Verdict::Mismatch,
         }
     }
@@ -127,11 +118,7 @@ impl PasswordHasherConfig {
             return None;
         }
         let p = Params::try_from(&hash).ok()?;
-        let params = HashParams {
-            log_n: p.log_n(),
-            r: p.r(),
-            p: p.p(),
-        };
+        let params = HashParams { log_n: p.log_n(), r: p.r(), p: p.p() };
         // Memory is the cap that matters; p multiplies time, so bound it as well.
         let within = params.memory_bytes() <= self.max_memory && params.p <= 16;
         within.then_some((hash, params))
@@ -142,11 +129,7 @@ impl PasswordHasherConfig {
 mod tests {
     use super::*;
 
-    const TINY: HashParams = HashParams {
-        log_n: 4,
-        r: 8,
-        p: 1,
-    };
+    const TINY: HashParams = HashParams { log_n: 4, r: 8, p: 1 };
 
     fn hasher() -> PasswordHasherConfig {
         PasswordHasherConfig::new(TINY, 1 << 20).unwrap()
@@ -157,38 +140,26 @@ mod tests {
         let h = hasher();
         let stored = h.hash("Correct-Horse1").unwrap();
         assert!(stored.starts_with("$scrypt$ln=4,r=8,p=1$"));
-        assert_eq!(
-            h.verify("Correct-Horse1", &stored),
-            Verdict::Match { rehash: false }
-        );
+        assert_eq!(h.verify("Correct-Horse1", &stored), Verdict::Match { rehash: false });
         assert_eq!(h.verify("correct-Horse1", &stored), Verdict::Mismatch);
     }
 
     #[test]
     fn changed_parameters_ask_for_rehash() {
         let old = hasher().hash("Pw-123456").unwrap();
-        let newer = PasswordHasherConfig::new(
-            HashParams {
-                log_n: 5,
-                r: 8,
-                p: 1,
-            },
-            1 << 20,
-        )
-        .unwrap();
-        assert_eq!(
-            newer.verify("Pw-123456", &old),
-            Verdict::Match { rehash: true }
-        );
+        let newer = PasswordHasherConfig::new(HashParams { log_n: 5, r: 8, p: 1 }, 1 << 20).unwrap();
+        assert_eq!(newer.verify("Pw-123456", &old), Verdict::Match { rehash: true });
     }
 
     #[test]
     fn forged_parameters_are_refused_without_work() {
         let h = hasher();
         // ln=30 would need 128 GiB; the cap refuses it before scrypt allocates anything.
-        let forged = "$scrypt$ln=30,r=8,p=1$aM15713r3Xsvxbi31lqr1Q$nFNh2CVHVjNldFVKDHDlm4CbdRSCdEBsjjJxD+iCs5E";
+        let forged =
+            "$scrypt$ln=30,r=8,p=1$aM15713r3Xsvxbi31lqr1Q$nFNh2CVHVjNldFVKDHDlm4CbdRSCdEBsjjJxD+iCs5E";
         assert_eq!(h.verify("password", forged), Verdict::Unusable);
-        let huge_p = "$scrypt$ln=4,r=8,p=100000$aM15713r3Xsvxbi31lqr1Q$nFNh2CVHVjNldFVKDHDlm4CbdRSCdEBsjjJxD+iCs5E";
+        let huge_p =
+            "$scrypt$ln=4,r=8,p=100000$aM15713r3Xsvxbi31lqr1Q$nFNh2CVHVjNldFVKDHDlm4CbdRSCdEBsjjJxD+iCs5E";
         assert_eq!(h.verify("password", huge_p), Verdict::Unusable);
     }
 
@@ -196,10 +167,7 @@ mod tests {
     fn garbage_and_other_algorithms_are_unusable() {
         let h = hasher();
         assert_eq!(h.verify("x", "not a hash"), Verdict::Unusable);
-        assert_eq!(
-            h.verify("x", "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"),
-            Verdict::Unusable
-        );
+        assert_eq!(h.verify("x", "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"), Verdict::Unusable);
         assert_eq!(h.verify("x", ""), Verdict::Unusable);
     }
 

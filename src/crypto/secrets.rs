@@ -36,9 +36,7 @@ pub struct RandomError;
 /// `N` bytes from the system CSPRNG.
 pub fn random_bytes<const N: usize>() -> Result<[u8; N], RandomError> {
     let mut out = [0u8; N];
-    SystemRandom::new()
-        .fill(&mut out)
-        .map_err(|_| RandomError)?;
+    SystemRandom::new().fill(&mut out).map_err(|_| RandomError)?;
     Ok(out)
 }
 
@@ -48,14 +46,7 @@ pub fn uuid_v4() -> Result<String, RandomError> {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex(&b);
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    ))
+    Ok(format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]))
 }
 
 /// SHA-256 of `data`.
@@ -137,9 +128,6 @@ mod tests {
 
     #[test]
     fn hex_and_sha256() {
-        assert_eq!(
-            hex(&sha256(b"abc")),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(hex(&sha256(b"abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

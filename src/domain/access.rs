@@ -57,16 +57,8 @@ pub const ADMINS: &[Role] = &[Role::Admin, Role::SuperAdmin];
 impl Principal {
     /// Builds a principal, keeping only the scopes the user's role still allows.
     pub fn new(user: User, scopes: &[String], credential: Credential) -> Self {
-        let scopes = scopes
-            .iter()
-            .filter(|s| scope_allowed(user.role, s))
-            .cloned()
-            .collect();
-        Self {
-            user,
-            scopes,
-            credential,
-        }
+        let scopes = scopes.iter().filter(|s| scope_allowed(user.role, s)).cloned().collect();
+        Self { user, scopes, credential }
     }
 
     /// Checks `rule`, then `scope`. Failures name what is missing (403).
@@ -85,23 +77,14 @@ impl Principal {
             }
             Rule::MinRole(min) => {
                 if level(role) < level(min) {
-                    return Err(Error::Forbidden(format!(
-                        "Minimum role required: {}",
-                        min.as_str()
-                    )));
+                    return Err(Error::Forbidden(format!("Minimum role required: {}", min.as_str())));
                 }
             }
             Rule::Permissions(perms) => {
-                let missing: Vec<&str> = perms
-                    .iter()
-                    .filter(|p| !has_permission(role, **p))
-                    .map(|p| p.as_str())
-                    .collect();
+                let missing: Vec<&str> =
+                    perms.iter().filter(|p| !has_permission(role, **p)).map(|p| p.as_str()).collect();
                 if !missing.is_empty() {
-                    return Err(Error::Forbidden(format!(
-                        "Missing permissions: {}",
-                        missing.join(", ")
-                    )));
+                    return Err(Error::Forbidden(format!("Missing permissions: {}", missing.join(", "))));
                 }
             }
         }
@@ -168,32 +151,18 @@ mod tests {
             "Minimum role required: moderator"
         );
         assert_eq!(
-            detail(user.authorize(
-                Rule::Permissions(&[Permission::ManageRoles, Permission::ReadPost]),
-                None
-            )),
+            detail(user.authorize(Rule::Permissions(&[Permission::ManageRoles, Permission::ReadPost]), None)),
             "Missing permissions: manage:roles"
         );
-        assert!(who(Role::Admin, &[])
-            .authorize(Rule::MinRole(Role::Moderator), None)
-            .is_ok());
-        assert!(who(Role::Admin, &[])
-            .authorize(Rule::Permissions(&[Permission::ManageRoles]), None)
-            .is_ok());
+        assert!(who(Role::Admin, &[]).authorize(Rule::MinRole(Role::Moderator), None).is_ok());
+        assert!(who(Role::Admin, &[]).authorize(Rule::Permissions(&[Permission::ManageRoles]), None).is_ok());
     }
 
     #[test]
     fn scopes_are_checked_and_narrowed_to_the_role() {
         let p = who(Role::User, &["profile:read", "admin"]);
-        assert_eq!(
-            p.scopes,
-            ["profile:read"],
-            "a user cannot hold admin even if a credential says so"
-        );
+        assert_eq!(p.scopes, ["profile:read"], "a user cannot hold admin even if a credential says so");
         assert!(p.authorize(Rule::Any, Some("profile:read")).is_ok());
-        assert_eq!(
-            detail(p.authorize(Rule::Any, Some("profile:write"))),
-            "scope profile:write"
-        );
+        assert_eq!(detail(p.authorize(Rule::Any, Some("profile:write"))), "scope profile:write");
     }
 }

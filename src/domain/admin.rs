@@ -61,9 +61,7 @@ impl Auth {
     /// revokes every token and session the user holds.
     pub fn set_active(&self, actor: &Principal, target: u64, active: bool) -> Result<User, Error> {
         if target == actor.user.id {
-            return Err(Error::BadRequest(
-                "Cannot change your own account status here",
-            ));
+            return Err(Error::BadRequest("Cannot change your own account status here"));
         }
         self.modify(actor, target, |u| {
             if u.is_active != active {
@@ -96,12 +94,7 @@ impl Auth {
 
     /// Loads `target`, refuses to touch a super_admin unless the actor is one, applies
     /// `change` and stores the result, all in one transaction.
-    fn modify(
-        &self,
-        actor: &Principal,
-        target: u64,
-        change: impl FnOnce(&mut User),
-    ) -> Result<User, Error> {
+    fn modify(&self, actor: &Principal, target: u64, change: impl FnOnce(&mut User)) -> Result<User, Error> {
         self.store.write(|tx| {
             let Some(mut u) = tx.user(target)? else {
                 return Err(Error::NotFound("User not found"));

@@ -12,9 +12,7 @@ use super::roles::{allowed_scopes, scope_allowed};
 use super::validation::FieldError;
 use super::{Auth, Error};
 use crate::clock::Micros;
-use crate::crypto::secrets::{
-    constant_time_eq, hex, new_api_key, random_bytes, sha256, API_KEY_PREFIX,
-};
+use crate::crypto::secrets::{constant_time_eq, hex, new_api_key, random_bytes, sha256, API_KEY_PREFIX};
 use crate::store::records::ApiKeyRecord;
 use crate::store::StoreError;
 
@@ -61,10 +59,7 @@ fn validate(req: &KeyRequest, role: crate::store::records::Role) -> Result<(), E
     let mut errors = Vec::new();
     let n = req.name.trim().chars().count();
     if n == 0 || n > 100 || req.name.chars().any(char::is_control) {
-        errors.push(FieldError::value(
-            "name",
-            "Name must be 1 to 100 printable characters",
-        ));
+        errors.push(FieldError::value("name", "Name must be 1 to 100 printable characters"));
     }
     if let Some(scopes) = &req.scopes {
         for s in scopes {
@@ -78,10 +73,7 @@ fn validate(req: &KeyRequest, role: crate::store::records::Role) -> Result<(), E
     }
     if let Some(e) = req.expires_in {
         if e == 0 || e > MAX_EXPIRES_IN {
-            errors.push(FieldError::value(
-                "expires_in",
-                "expires_in must be between 1 second and 10 years",
-            ));
+            errors.push(FieldError::value("expires_in", "expires_in must be between 1 second and 10 years"));
         }
     }
     if errors.is_empty() {
@@ -95,22 +87,14 @@ impl Auth {
     /// The tutorial's POST /api-keys/generate: a new key with the owner's full rights,
     /// replacing the previous generated key (named keys are left alone).
     pub fn generate_key(&self, who: &Principal) -> Result<NewKey, Error> {
-        let req = KeyRequest {
-            name: "generated".into(),
-            scopes: None,
-            expires_in: None,
-        };
+        let req = KeyRequest { name: "generated".into(), scopes: None, expires_in: None };
         self.insert_key(who, &req, true)
     }
 
     /// The tutorial's DELETE /api-keys/revoke: removes the generated key.
     pub fn revoke_generated_key(&self, who: &Principal) -> Result<(), Error> {
         self.store.write(|tx| {
-            let legacy: Vec<_> = tx
-                .api_keys_of(who.user.id)?
-                .into_iter()
-                .filter(|(_, k)| k.legacy)
-                .collect();
+            let legacy: Vec<_> = tx.api_keys_of(who.user.id)?.into_iter().filter(|(_, k)| k.legacy).collect();
             if legacy.is_empty() {
                 return Err(Error::NotFound("No API key to revoke"));
             }
@@ -139,13 +123,9 @@ impl Auth {
             prefix: secret.chars().take(API_KEY_PREFIX.len() + 6).collect(),
             scopes: req.scopes.clone(),
             created_at: now,
-            expires_at: req.expires_in.map(|s| {
-                now.saturating_add(
-                    i64::try_from(s)
-                        .unwrap_or(i64::MAX)
-                        .saturating_mul(1_000_000),
-                )
-            }),
+            expires_at: req
+                .expires_in
+                .map(|s| now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX).saturating_mul(1_000_000))),
             last_used: None,
             legacy,
         };
@@ -156,9 +136,7 @@ impl Auth {
                     tx.delete_api_key(h, k)?;
                 }
             } else if existing.len() >= MAX_KEYS_PER_USER {
-                return Err(Error::BadRequest(
-                    "Too many API keys: delete one first (limit 100)",
-                ));
+                return Err(Error::BadRequest("Too many API keys: delete one first (limit 100)"));
             }
             tx.put_api_key(&hash, &record)?;
             Ok(())
@@ -168,12 +146,8 @@ impl Auth {
 
     /// The caller's keys (metadata only), with recent use folded in.
     pub fn list_keys(&self, who: &Principal) -> Result<Vec<ApiKeyRecord>, Error> {
-        let mut keys: Vec<ApiKeyRecord> = self
-            .store
-            .read(|r| r.api_keys_of(who.user.id))?
-            .into_iter()
-            .map(|(_, k)| k)
-            .collect();
+        let mut keys: Vec<ApiKeyRecord> =
+            self.store.read(|r| r.api_keys_of(who.user.id))?.into_iter().map(|(_, k)| k).collect();
         if let Ok(usage) = self.key_usage.lock() {
             for k in &mut keys {
                 if let Some(t) = usage.get(&k.id) {
@@ -188,10 +162,7 @@ impl Auth {
     /// Deletes one of the caller's keys by id.
     pub fn delete_key(&self, who: &Principal, id: &str) -> Result<(), Error> {
         self.store.write(|tx| {
-            let found = tx
-                .api_keys_of(who.user.id)?
-                .into_iter()
-                .find(|(_, k)| k.id == id);
+            let found = tx.api_keys_of(who.user.id)?.into_iter().find(|(_, k)| k.id == id);
             let Some((hash, key)) = found else {
                 return Err(Error::NotFound("API key not found"));
             };
@@ -225,20 +196,11 @@ impl Auth {
             return Err(Error::Unauthenticated("API key has expired"));
         }
         if !user.is_active {
-            return Err(Error::Forbidden(
-                "API key owner account is deactivated".into(),
-            ));
+            return Err(Error::Forbidden("API key owner account is deactivated".into()));
         }
         self.note_key_use(&key, hash, now);
-        let scopes = key
-            .scopes
-            .clone()
-            .unwrap_or_else(|| allowed_scopes(user.role));
-        Ok(Principal::new(
-            user,
-            &scopes,
-            Credential::ApiKey { id: key.id },
-        ))
+        let scopes = key.scopes.clone().unwrap_or_else(|| allowed_scopes(user.role));
+        Ok(Principal::new(user, &scopes, Credential::ApiKey { id: key.id }))
     }
 
     fn note_key_use(&self, key: &ApiKeyRecord, hash: [u8; 16], now: Micros) {

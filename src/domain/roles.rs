@@ -72,11 +72,8 @@ const USER_PERMS: &[Permission] = &[
     Permission::UpdateOwnPost,
     Permission::DeleteOwnPost,
 ];
-const MODERATOR_EXTRA: &[Permission] = &[
-    Permission::UpdateAnyPost,
-    Permission::DeleteAnyPost,
-    Permission::ReadAllUsers,
-];
+const MODERATOR_EXTRA: &[Permission] =
+    &[Permission::UpdateAnyPost, Permission::DeleteAnyPost, Permission::ReadAllUsers];
 const ADMIN_EXTRA: &[Permission] = &[
     Permission::UpdateAnyUser,
     Permission::DeleteAnyUser,
@@ -89,9 +86,7 @@ pub fn has_permission(role: Role, perm: Permission) -> bool {
     match role {
         Role::SuperAdmin => true,
         Role::Admin => {
-            USER_PERMS.contains(&perm)
-                || MODERATOR_EXTRA.contains(&perm)
-                || ADMIN_EXTRA.contains(&perm)
+            USER_PERMS.contains(&perm) || MODERATOR_EXTRA.contains(&perm) || ADMIN_EXTRA.contains(&perm)
         }
         Role::Moderator => USER_PERMS.contains(&perm) || MODERATOR_EXTRA.contains(&perm),
         Role::User => USER_PERMS.contains(&perm),
@@ -127,10 +122,7 @@ pub fn scope_allowed(role: Role, scope: &str) -> bool {
         Role::User => base || scope == "posts:write",
         Role::Moderator => base || matches!(scope, "posts:write" | "posts:delete" | "users:read"),
         Role::Admin => {
-            base || matches!(
-                scope,
-                "posts:write" | "posts:delete" | "users:read" | "users:write" | "admin"
-            )
+            base || matches!(scope, "posts:write" | "posts:delete" | "users:read" | "users:write" | "admin")
         }
         Role::SuperAdmin => SCOPES.iter().any(|(s, _)| *s == scope),
     }
@@ -138,11 +130,7 @@ pub fn scope_allowed(role: Role, scope: &str) -> bool {
 
 /// Every scope `role` may hold, in the canonical order.
 pub fn allowed_scopes(role: Role) -> Vec<String> {
-    SCOPES
-        .iter()
-        .filter(|(s, _)| scope_allowed(role, s))
-        .map(|(s, _)| (*s).to_owned())
-        .collect()
+    SCOPES.iter().filter(|(s, _)| scope_allowed(role, s)).map(|(s, _)| (*s).to_owned()).collect()
 }
 
 /// The tutorial's login rule: none requested → everything the role allows;
@@ -163,10 +151,7 @@ pub fn grant_scopes(role: Role, requested: &[String]) -> Vec<String> {
 
 /// Narrows scopes kept by a session to what `role` allows now (refresh after demotion).
 pub fn narrow_scopes(role: Role, held: &[String]) -> Vec<String> {
-    held.iter()
-        .filter(|s| scope_allowed(role, s))
-        .cloned()
-        .collect()
+    held.iter().filter(|s| scope_allowed(role, s)).cloned().collect()
 }
 
 #[cfg(test)]
@@ -193,14 +178,7 @@ mod tests {
         );
         assert_eq!(
             allowed_scopes(Role::Moderator),
-            [
-                "profile:read",
-                "profile:write",
-                "posts:read",
-                "posts:write",
-                "posts:delete",
-                "users:read"
-            ]
+            ["profile:read", "profile:write", "posts:read", "posts:write", "posts:delete", "users:read"]
         );
         assert_eq!(allowed_scopes(Role::Admin).len(), 8);
         assert_eq!(allowed_scopes(Role::SuperAdmin).len(), 8);
@@ -210,17 +188,11 @@ mod tests {
     fn grant_filters_requested() {
         let req = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
-            grant_scopes(
-                Role::User,
-                &req(&["admin", "posts:read", "bogus", "posts:read"])
-            ),
+            grant_scopes(Role::User, &req(&["admin", "posts:read", "bogus", "posts:read"])),
             ["posts:read"]
         );
         assert!(grant_scopes(Role::User, &req(&["admin"])).is_empty());
         assert_eq!(grant_scopes(Role::User, &[]), allowed_scopes(Role::User));
-        assert_eq!(
-            narrow_scopes(Role::User, &req(&["admin", "profile:read"])),
-            ["profile:read"]
-        );
+        assert_eq!(narrow_scopes(Role::User, &req(&["admin", "profile:read"])), ["profile:read"]);
     }
 }

@@ -71,8 +71,7 @@ impl Auth {
         password: &str,
         requested_scopes: &[String],
     ) -> Result<TokenPair, Error> {
-        validation::presented_password("password", password)
-            .map_err(|e| Error::Invalid(vec![e]))?;
+        validation::presented_password("password", password).map_err(|e| Error::Invalid(vec![e]))?;
         let now = self.clock.now_micros();
         let found = self.store.read(|r| r.user_by_name(username))?;
         let Some(seen) = found.filter(|u| u.is_active && !is_locked(u, now)) else {
@@ -104,11 +103,7 @@ impl Auth {
                 let max = self.policy.max_failed_logins;
                 if max > 0 && u.failed_logins >= max {
                     u.locked_until = Some(now.saturating_add(micros(self.policy.lockout)));
-                    tracing::warn!(
-                        user_id = u.id,
-                        "account locked after {} failed logins",
-                        u.failed_logins
-                    );
+                    tracing::warn!(user_id = u.id, "account locked after {} failed logins", u.failed_logins);
                 }
                 tx.update_user(&u)?;
                 return Ok(LoginOutcome::Refused);
@@ -122,11 +117,7 @@ impl Auth {
             let scopes = grant_scopes(u.role, requested_scopes);
             let (jti, key, session) = self.new_session(&u, scopes, None)?;
             tx.put_refresh(&key, &session)?;
-            Ok::<_, Error>(LoginOutcome::Success(Box::new(Issued {
-                user: u,
-                jti,
-                session,
-            })))
+            Ok::<_, Error>(LoginOutcome::Success(Box::new(Issued { user: u, jti, session })))
         })?;
         match outcome {
             LoginOutcome::Success(i) => self.sign_pair(i.user, &i.jti, &i.session),
@@ -219,10 +210,7 @@ impl Auth {
             return Err(Error::BadRequest(WRONG));
         }
         let stored = who.user.password_hash.clone();
-        if !matches!(
-            self.passwords.verify(current, &stored),
-            Verdict::Match { .. }
-        ) {
+        if !matches!(self.passwords.verify(current, &stored), Verdict::Match { .. }) {
             return Err(Error::BadRequest(WRONG));
         }
         let fresh = self.passwords.hash(new)?;
@@ -248,9 +236,7 @@ impl Auth {
             .verify(token, self.clock.now_secs())
             .map_err(|_| Error::Unauthenticated(INVALID_CREDENTIALS))?;
         if claims.kind != TokenKind::Access {
-            return Err(Error::Unauthenticated(
-                "Invalid token type. Use an access token.",
-            ));
+            return Err(Error::Unauthenticated("Invalid token type. Use an access token."));
         }
         let (user, revoked) = self.store.read(|r| {
             let user = r.user(claims.uid)?;
@@ -267,14 +253,7 @@ impl Auth {
             return Err(Error::Unauthenticated(REVOKED));
         }
         let scopes = claims.scopes.unwrap_or_default();
-        Ok(Principal::new(
-            user,
-            &scopes,
-            Credential::Access {
-                jti: claims.jti,
-                exp: claims.exp,
-            },
-        ))
+        Ok(Principal::new(user, &scopes, Credential::Access { jti: claims.jti, exp: claims.exp }))
     }
 
     fn new_session(
@@ -303,12 +282,7 @@ impl Auth {
         Ok((jti, key, session))
     }
 
-    fn sign_pair(
-        &self,
-        user: User,
-        refresh_jti: &str,
-        session: &RefreshSession,
-    ) -> Result<TokenPair, Error> {
+    fn sign_pair(&self, user: User, refresh_jti: &str, session: &RefreshSession) -> Result<TokenPair, Error> {
         let keys = self.keyring();
         let now = self.clock.now_secs();
         let access_ttl = self.policy.access_ttl.as_secs();

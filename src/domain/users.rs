@@ -33,12 +33,8 @@ pub struct ProfileUpdate {
 /// (Pydantic reports all invalid fields, in declaration order).
 fn validate_new(u: &NewUser) -> Result<(String, String), Error> {
     let mut errors: Vec<FieldError> = Vec::new();
-    let username = validation::username(&u.username)
-        .map_err(|e| errors.push(e))
-        .ok();
-    let email = validation::email("email", &u.email)
-        .map_err(|e| errors.push(e))
-        .ok();
+    let username = validation::username(&u.username).map_err(|e| errors.push(e)).ok();
+    let email = validation::email("email", &u.email).map_err(|e| errors.push(e)).ok();
     if let Err(e) = validation::new_password("password", &u.password) {
         errors.push(e);
     }
@@ -53,9 +49,7 @@ fn validate_new(u: &NewUser) -> Result<(String, String), Error> {
 
 fn duplicate(e: StoreError) -> Error {
     match e {
-        StoreError::Duplicate(UniqueField::Username) => {
-            Error::Conflict("Username already registered")
-        }
+        StoreError::Duplicate(UniqueField::Username) => Error::Conflict("Username already registered"),
         StoreError::Duplicate(UniqueField::Email) => Error::Conflict("Email already registered"),
         other => other.into(),
     }
@@ -101,18 +95,14 @@ impl Auth {
             token_version: 0,
             session_epoch: 0,
         };
-        self.store
-            .write(|tx| tx.insert_user(user.clone()))
-            .map_err(duplicate)
+        self.store.write(|tx| tx.insert_user(user.clone())).map_err(duplicate)
     }
 
     /// Updates the caller's display name and/or email.
     pub fn update_profile(&self, who: &Principal, update: &ProfileUpdate) -> Result<User, Error> {
         let mut errors = Vec::new();
         let email = match update.email.as_deref() {
-            Some(e) => validation::email("email", e)
-                .map_err(|e| errors.push(e))
-                .ok(),
+            Some(e) => validation::email("email", e).map_err(|e| errors.push(e)).ok(),
             None => None,
         };
         if let Some(Err(e)) = update.full_name.as_deref().map(validation::full_name) {

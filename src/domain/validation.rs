@@ -18,11 +18,7 @@ pub struct FieldError {
 impl FieldError {
     /// A validator's `ValueError`: Pydantic prefixes the message with "Value error, ".
     pub fn value(field: &str, msg: &str) -> Self {
-        Self {
-            field: field.into(),
-            msg: format!("Value error, {msg}"),
-            kind: "value_error",
-        }
+        Self { field: field.into(), msg: format!("Value error, {msg}"), kind: "value_error" }
     }
 }
 
@@ -35,21 +31,12 @@ pub const MAX_EMAIL_CHARS: usize = 254;
 pub fn username(v: &str) -> Result<String, FieldError> {
     let n = v.chars().count();
     if n < 3 {
-        return Err(FieldError::value(
-            "username",
-            "Username must be at least 3 characters",
-        ));
+        return Err(FieldError::value("username", "Username must be at least 3 characters"));
     }
     if n > 50 {
-        return Err(FieldError::value(
-            "username",
-            "Username must not exceed 50 characters",
-        ));
+        return Err(FieldError::value("username", "Username must not exceed 50 characters"));
     }
-    if !v
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
+    if !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
         return Err(FieldError::value(
             "username",
             "Username can only contain letters, numbers, hyphens, and underscores",
@@ -89,10 +76,7 @@ pub fn new_password(field: &str, v: &str) -> Result<(), FieldError> {
 /// A password presented for login: only the length cap, checked before hashing.
 pub fn presented_password(field: &str, v: &str) -> Result<(), FieldError> {
     if v.chars().count() > MAX_PASSWORD_CHARS {
-        return Err(FieldError::value(
-            field,
-            "Password must not exceed 128 characters",
-        ));
+        return Err(FieldError::value(field, "Password must not exceed 128 characters"));
     }
     Ok(())
 }
@@ -124,9 +108,7 @@ pub fn email(field: &str, v: &str) -> Result<String, FieldError> {
         return bad("The email address is too long before the @-sign.");
     }
     const LOCAL_OK: &str = "!#$%&'*+-/=?^_`{|}~.";
-    if !local
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || LOCAL_OK.contains(c) || !c.is_ascii())
+    if !local.chars().all(|c| c.is_ascii_alphanumeric() || LOCAL_OK.contains(c) || !c.is_ascii())
         || local.chars().any(char::is_control)
     {
         return bad("The email address contains invalid characters before the @-sign.");
@@ -143,19 +125,12 @@ pub fn email(field: &str, v: &str) -> Result<String, FieldError> {
     }
     for label in &labels {
         let ok_chars = label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-        if label.is_empty()
-            || label.len() > 63
-            || !ok_chars
-            || label.starts_with('-')
-            || label.ends_with('-')
+        if label.is_empty() || label.len() > 63 || !ok_chars || label.starts_with('-') || label.ends_with('-')
         {
             return bad("The part after the @-sign is not valid.");
         }
     }
-    if labels
-        .last()
-        .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit()))
-    {
+    if labels.last().is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit())) {
         return bad("The part after the @-sign is not valid.");
     }
     Ok(format!("{local}@{}", domain.to_ascii_lowercase()))
@@ -171,10 +146,7 @@ pub fn full_name(v: &str) -> Result<(), FieldError> {
         });
     }
     if v.chars().any(char::is_control) {
-        return Err(FieldError::value(
-            "full_name",
-            "Full name must not contain control characters",
-        ));
+        return Err(FieldError::value("full_name", "Full name must not contain control characters"));
     }
     Ok(())
 }
@@ -193,36 +165,18 @@ mod tests {
         for bad in ["a b c", "ab.c", "abç", "ab\0c", "a/../b", "<script>"] {
             assert!(username(bad).is_err(), "{bad}");
         }
-        assert_eq!(
-            username("ab").unwrap_err().msg,
-            "Value error, Username must be at least 3 characters"
-        );
+        assert_eq!(username("ab").unwrap_err().msg, "Value error, Username must be at least 3 characters");
     }
 
     #[test]
     fn passwords() {
         assert!(new_password("password", "SecurePass123!").is_ok());
         let msg = |p: &str| new_password("password", p).unwrap_err().msg;
-        assert_eq!(
-            msg("weak"),
-            "Value error, Password must be at least 8 characters"
-        );
-        assert_eq!(
-            msg("securepass123!"),
-            "Value error, Password must contain an uppercase letter"
-        );
-        assert_eq!(
-            msg("SECUREPASS123!"),
-            "Value error, Password must contain a lowercase letter"
-        );
-        assert_eq!(
-            msg("SecurePass!!!"),
-            "Value error, Password must contain a digit"
-        );
-        assert_eq!(
-            msg("SecurePass123"),
-            "Value error, Password must contain a special character"
-        );
+        assert_eq!(msg("weak"), "Value error, Password must be at least 8 characters");
+        assert_eq!(msg("securepass123!"), "Value error, Password must contain an uppercase letter");
+        assert_eq!(msg("SECUREPASS123!"), "Value error, Password must contain a lowercase letter");
+        assert_eq!(msg("SecurePass!!!"), "Value error, Password must contain a digit");
+        assert_eq!(msg("SecurePass123"), "Value error, Password must contain a special character");
         assert_eq!(
             msg(&format!("Aa1!{}", "x".repeat(125))),
             "Value error, Password must not exceed 128 characters"
@@ -235,10 +189,7 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(
-            email("email", "John.Doe@Example.COM").unwrap(),
-            "John.Doe@example.com"
-        );
+        assert_eq!(email("email", "John.Doe@Example.COM").unwrap(), "John.Doe@example.com");
         assert!(email("email", "a+tag@sub.example.org").is_ok());
         for bad in [
             "",

@@ -27,11 +27,7 @@ impl Invalid {
     pub fn body(loc: &[Value], msg: &str, kind: &str) -> Self {
         let mut l = vec![Value::from("body")];
         l.extend_from_slice(loc);
-        Self {
-            loc: l,
-            msg: msg.into(),
-            kind: kind.into(),
-        }
+        Self { loc: l, msg: msg.into(), kind: kind.into() }
     }
 
     /// A missing required body field.
@@ -65,6 +61,8 @@ pub enum ApiError {
     NotFound,
     /// The path exists but not with this method (405, with `Allow`).
     MethodNotAllowed(Vec<Method>),
+    /// Too many requests from this client (429, with the limit headers).
+    RateLimited(super::ratelimit::Decision),
     /// Body over the limit (413).
     PayloadTooLarge,
     /// The body could not be read from the connection (400).
@@ -89,8 +87,7 @@ fn detail(status: StatusCode, text: &str) -> Response<Body> {
 }
 
 fn bearer_challenge(mut r: Response<Body>) -> Response<Body> {
-    r.headers_mut()
-        .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     r
 }
 
@@ -100,18 +97,14 @@ impl ApiError {
         use domain::Error as D;
         match self {
             ApiError::Domain(D::Invalid(list)) => {
-                ApiError::Validation(list.into_iter().map(Invalid::from).collect())
-                    .into_response(request_id)
+                ApiError::Validation(list.into_iter().map(Invalid::from).collect()).into_response(request_id)
             }
             ApiError::Domain(D::Unauthenticated(text)) => {
                 bearer_challenge(detail(StatusCode::UNAUTHORIZED, text))
             }
             ApiError::Domain(D::Forbidden(text)) => detail(StatusCode::FORBIDDEN, &text),
             ApiError::Domain(D::MissingScope(scope)) => {
-                let mut r = detail(
-                    StatusCode::FORBIDDEN,
-                    &format!("Token missing required scope: {scope}"),
-                );
+                let mut r = detail(StatusCode::FORBIDDEN, &format!("Token missing required scope: {scope}"));
                 if let Ok(v) = HeaderValue::from_str(&format!("Bearer scope=\"{scope}\"")) {
                     r.headers_mut().insert(WWW_AUTHENTICATE, v);
                 }
@@ -126,10 +119,7 @@ impl ApiError {
             }
             ApiError::Validation(list) => {
                 let items: Vec<Value> = list.iter().map(Invalid::to_json).collect();
-                json(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    &json!({ "detail": items }),
-                )
+                json(StatusCode::UNPROCESSABLE_ENTITY, &json!({ "detail": items }))
             }
             ApiError::NotAuthenticated => {
                 bearer_challenge(detail(StatusCode::UNAUTHORIZED, "Not authenticated"))
@@ -141,19 +131,20 @@ impl ApiError {
             ApiError::NotFound => detail(StatusCode::NOT_FOUND, "Not Found"),
             ApiError::MethodNotAllowed(allow) => {
                 let mut r = detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
-                let list = allow
-                    .iter()
-                    .map(Method::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let list = allow.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
                 if let Ok(v) = HeaderValue::from_str(&list) {
                     r.headers_mut().insert(ALLOW, v);
                 }
                 r
             }
-            ApiError::PayloadTooLarge => {
-                detail(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large")
+            ApiError::RateLimited(d) => {
+                let mut r = detail(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded");
+                if let Ok(v) = HeaderValue::from_str(&d.retry_after.to_string()) {
+                    r.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+                }
+                r
             }
+            ApiError::PayloadTooLarge => detail(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"),
             ApiError::BodyRead => detail(StatusCode::BAD_REQUEST, "Request body could not be read"),
             ApiError::Unavailable => json(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -20,11 +20,8 @@ where
     B: HttpBody<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let declared = head
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        head.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::PayloadTooLarge);
     }
@@ -39,13 +36,7 @@ fn content_type(head: &Parts) -> Option<String> {
     head.headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
 }
 
 /// Whether FastAPI would parse this body as JSON: no content type, `application/json`
@@ -53,9 +44,7 @@ fn content_type(head: &Parts) -> Option<String> {
 fn is_json(head: &Parts) -> bool {
     match content_type(head) {
         None => true,
-        Some(ct) => {
-            ct == "application/json" || (ct.starts_with("application/") && ct.ends_with("+json"))
-        }
+        Some(ct) => ct == "application/json" || (ct.starts_with("application/") && ct.ends_with("+json")),
     }
 }
 
@@ -69,11 +58,7 @@ pub fn json_object(head: &Parts, body: &Bytes) -> Result<Map<String, Value>, Api
         )]));
     }
     if body.is_empty() {
-        return Err(ApiError::Validation(vec![Invalid::body(
-            &[],
-            "Field required",
-            "missing",
-        )]));
+        return Err(ApiError::Validation(vec![Invalid::body(&[], "Field required", "missing")]));
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
@@ -113,10 +98,7 @@ pub struct Fields {
 impl Fields {
     /// Wraps a decoded JSON object.
     pub fn new(values: Map<String, Value>) -> Self {
-        Self {
-            values,
-            errors: Vec::new(),
-        }
+        Self { values, errors: Vec::new() }
     }
 
     /// A required string field.
@@ -157,11 +139,7 @@ impl Fields {
                 Some(out)
             }
             Some(_) => {
-                self.errors.push(Invalid::body(
-                    &[name.into()],
-                    "Input should be a valid list",
-                    "list_type",
-                ));
+                self.errors.push(Invalid::body(&[name.into()], "Input should be a valid list", "list_type"));
                 None
             }
         }
@@ -245,10 +223,7 @@ pub fn query(head: &Parts) -> Vec<(String, String)> {
 
 /// The value of query parameter `name`.
 pub fn query_param(q: &[(String, String)], name: &str) -> Option<String> {
-    q.iter()
-        .rev()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.clone())
+    q.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone())
 }
 
 /// An integer query parameter with bounds, or FastAPI's 422 for it.
@@ -259,43 +234,26 @@ pub fn query_int(
     min: i64,
     max: i64,
 ) -> Result<i64, Invalid> {
-    let loc = |k: &str, m: &str| Invalid {
-        loc: vec!["query".into(), name.into()],
-        msg: m.into(),
-        kind: k.into(),
-    };
+    let loc =
+        |k: &str, m: &str| Invalid { loc: vec!["query".into(), name.into()], msg: m.into(), kind: k.into() };
     let Some(raw) = query_param(q, name) else {
         return Ok(default);
     };
     let v: i64 = raw.trim().parse().map_err(|_| {
-        loc(
-            "int_parsing",
-            "Input should be a valid integer, unable to parse string as an integer",
-        )
+        loc("int_parsing", "Input should be a valid integer, unable to parse string as an integer")
     })?;
     if v < min {
-        return Err(loc(
-            "greater_than_equal",
-            &format!("Input should be greater than or equal to {min}"),
-        ));
+        return Err(loc("greater_than_equal", &format!("Input should be greater than or equal to {min}")));
     }
     if v > max {
-        return Err(loc(
-            "less_than_equal",
-            &format!("Input should be less than or equal to {max}"),
-        ));
+        return Err(loc("less_than_equal", &format!("Input should be less than or equal to {max}")));
     }
     Ok(v)
 }
 
 /// The value of `X-API-Key`, if sent.
 pub fn api_key(head: &Parts) -> Option<&str> {
-    head.headers
-        .get("x-api-key")?
-        .to_str()
-        .ok()
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
+    head.headers.get("x-api-key")?.to_str().ok().map(str::trim).filter(|k| !k.is_empty())
 }
 
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
@@ -308,16 +266,12 @@ pub fn bearer(head: &Parts) -> Option<&str> {
 
 /// A cookie's value (surrounding quotes removed), from any `Cookie` header.
 pub fn cookie(head: &Parts, name: &str) -> Option<String> {
-    head.headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|line| {
-            line.split(';').find_map(|pair| {
-                let (k, v) = pair.trim().split_once('=')?;
-                (k.trim() == name).then(|| v.trim().trim_matches('"').to_owned())
-            })
+    head.headers.get_all(COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|line| {
+        line.split(';').find_map(|pair| {
+            let (k, v) = pair.trim().split_once('=')?;
+            (k.trim() == name).then(|| v.trim().trim_matches('"').to_owned())
         })
+    })
 }
 
 #[cfg(test)]
@@ -335,14 +289,8 @@ mod tests {
 
     #[test]
     fn bearer_parsing() {
-        assert_eq!(
-            bearer(&head(&[("authorization", "Bearer abc")])),
-            Some("abc")
-        );
-        assert_eq!(
-            bearer(&head(&[("authorization", "bearer  abc ")])),
-            Some("abc")
-        );
+        assert_eq!(bearer(&head(&[("authorization", "Bearer abc")])), Some("abc"));
+        assert_eq!(bearer(&head(&[("authorization", "bearer  abc ")])), Some("abc"));
         assert_eq!(bearer(&head(&[("authorization", "Basic abc")])), None);
         assert_eq!(bearer(&head(&[("authorization", "Bearer")])), None);
         assert_eq!(bearer(&head(&[])), None);
@@ -350,10 +298,7 @@ mod tests {
 
     #[test]
     fn cookies() {
-        let h = head(&[(
-            "cookie",
-            "a=1; refresh_token=xyz; access_token=\"Bearer t\"",
-        )]);
+        let h = head(&[("cookie", "a=1; refresh_token=xyz; access_token=\"Bearer t\"")]);
         assert_eq!(cookie(&h, "refresh_token").as_deref(), Some("xyz"));
         assert_eq!(cookie(&h, "access_token").as_deref(), Some("Bearer t"));
         assert_eq!(cookie(&h, "nope"), None);
@@ -370,10 +315,7 @@ mod tests {
         assert_eq!(err("{not json"), "json_invalid");
         assert_eq!(err("[1,2]"), "model_attributes_type");
         let form_ct = head(&[("content-type", "application/x-www-form-urlencoded")]);
-        assert!(matches!(
-            json_object(&form_ct, &Bytes::from_static(b"a=b")),
-            Err(ApiError::Validation(_))
-        ));
+        assert!(matches!(json_object(&form_ct, &Bytes::from_static(b"a=b")), Err(ApiError::Validation(_))));
     }
 
     #[test]

@@ -27,13 +27,7 @@ impl<I> IdleIo<I> {
     /// Wraps `inner`; the first read must produce data within `first`, later ones
     /// within `idle` of the last activity.
     pub fn new(inner: I, first: Duration, idle: Duration) -> Self {
-        Self {
-            inner,
-            first,
-            idle,
-            started: false,
-            timer: Box::pin(sleep(first)),
-        }
+        Self { inner, first, idle, started: false, timer: Box::pin(sleep(first)) }
     }
 
     fn touch(&mut self) {
@@ -58,9 +52,7 @@ impl<I: AsyncRead + Unpin> AsyncRead for IdleIo<I> {
                 Poll::Ready(r)
             }
             Poll::Pending => match self.timer.as_mut().poll(cx) {
-                Poll::Ready(()) => {
-                    Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "client idle")))
-                }
+                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "client idle"))),
                 Poll::Pending => Poll::Pending,
             },
         }
@@ -68,11 +60,7 @@ impl<I: AsyncRead + Unpin> AsyncRead for IdleIo<I> {
 }
 
 impl<I: AsyncWrite + Unpin> AsyncWrite for IdleIo<I> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write(cx, data);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) && self.started {
             // A response being written counts as activity: the idle clock restarts

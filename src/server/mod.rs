@@ -9,10 +9,12 @@
 //! a timeout, inside the connection's task → hyper-util's auto builder (HTTP/1.1 or
 //! h2 by ALPN/preface) with a header-read timeout → [`router::handle`] per request.
 
+pub mod client;
 pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod idle;
+pub mod ratelimit;
 pub mod respond;
 pub mod router;
 pub mod state;
@@ -88,14 +90,8 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Server> {
     let passwords = PasswordHasherConfig::new(config.hash_params, config.hash_memory_bytes)
         .context("scrypt parameters")?;
     let auth = Arc::new(
-        Auth::new(
-            store,
-            passwords,
-            clock,
-            config.policy.clone(),
-            &config.issuer,
-        )
-        .map_err(|e| anyhow::anyhow!("cannot load signing keys: {e}"))?,
+        Auth::new(store, passwords, clock, config.policy.clone(), &config.issuer)
+            .map_err(|e| anyhow::anyhow!("cannot load signing keys: {e}"))?,
     );
     let tls = tls::load(&config.tls, &config.data_dir)?;
     let per_hash = config.hash_params.memory_bytes().max(1);
@@ -105,6 +101,8 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Server> {
         hash_gate: Arc::new(Semaphore::new(slots)),
         tls: tls.is_some(),
         max_body: crate::config::MAX_BODY_BYTES,
+        limits: state::RateLimiters::new(&config.rate_limits),
+        trusted_proxies: config.trusted_proxies.clone(),
     });
     let listener = TcpListener::bind(config.listen)
         .await
@@ -117,26 +115,12 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Server> {
         None => (None, None),
     };
     let background = tokio::spawn(flush_key_usage(Arc::clone(&state.auth), stop_flush));
-    let task = tokio::spawn(accept_loop(
-        listener,
-        acceptor,
-        Arc::clone(&state),
-        config.clone(),
-        stop_rx,
-    ));
+    let task = tokio::spawn(accept_loop(listener, acceptor, Arc::clone(&state), config.clone(), stop_rx));
     if let Some(path) = &config.ready_file {
         write_ready_file(path, addr)?;
     }
     tracing::info!(%addr, tls = cert.is_some(), hash_slots = slots, "listening");
-    Ok(Server {
-        addr,
-        cert,
-        state,
-        stop: Some(stop_tx),
-        stop_background: flush_tx,
-        background,
-        task,
-    })
+    Ok(Server { addr, cert, state, stop: Some(stop_tx), stop_background: flush_tx, background, task })
 }
 
 /// Writes API-key use back to the store once a minute, until the server stops.
@@ -155,10 +139,8 @@ async fn flush_key_usage(auth: Arc<Auth>, mut stop: tokio::sync::watch::Receiver
 
 fn write_ready_file(path: &std::path::Path, addr: SocketAddr) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, format!("{addr}\n"))
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot write ready file {}", path.display()))?;
+    std::fs::write(&tmp, format!("{addr}\n")).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write ready file {}", path.display()))?;
     Ok(())
 }
 
@@ -176,19 +158,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 fn announce(server: &Server) {
     match server.cert() {
         Some(c) => {
-            let what = if c.generated {
-                "generated self-signed certificate"
-            } else {
-                "certificate"
-            };
+            let what = if c.generated { "generated self-signed certificate" } else { "certificate" };
             println!("gatehouse listening on https://{}", server.local_addr());
             println!("{what}: {}", c.cert_path.display());
             println!("SHA-256 fingerprint: {}", c.fingerprint);
         }
-        None => println!(
-            "gatehouse listening on http://{} (plain HTTP: --insecure-http)",
-            server.local_addr()
-        ),
+        None => {
+            println!("gatehouse listening on http://{} (plain HTTP: --insecure-http)", server.local_addr())
+        }
     }
 }
 
@@ -254,10 +231,7 @@ async fn accept_loop(
         });
     }
     drop(listener);
-    if tokio::time::timeout(config.limits.shutdown_timeout, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(config.limits.shutdown_timeout, graceful.shutdown()).await.is_err() {
         tracing::warn!("drain deadline passed; closing remaining connections");
     }
 }
@@ -275,25 +249,11 @@ async fn connection(
 ) {
     let (first, idle) = (limits.header_timeout, limits.idle_timeout);
     let Some(acceptor) = tls else {
-        return serve_connection(
-            idle::IdleIo::new(tcp, first, idle),
-            peer,
-            state,
-            builder,
-            watcher,
-        )
-        .await;
+        return serve_connection(idle::IdleIo::new(tcp, first, idle), peer, state, builder, watcher).await;
     };
     match tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(tcp)).await {
         Ok(Ok(stream)) => {
-            serve_connection(
-                idle::IdleIo::new(stream, first, idle),
-                peer,
-                state,
-                builder,
-                watcher,
-            )
-            .await
+            serve_connection(idle::IdleIo::new(stream, first, idle), peer, state, builder, watcher).await
         }
         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),

@@ -14,39 +14,26 @@ pub type Body = Full<Bytes>;
 pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Body> {
     let (status, bytes) = match serde_json::to_vec(value) {
         Ok(b) => (status, b),
-        Err(_) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            br#"{"detail":"Internal Server Error"}"#.to_vec(),
-        ),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, br#"{"detail":"Internal Server Error"}"#.to_vec()),
     };
     let mut r = Response::new(Full::new(Bytes::from(bytes)));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 
 /// Marks a response as never cacheable (token responses, RFC 6749 §5.1).
 pub fn no_store(mut r: Response<Body>) -> Response<Body> {
-    r.headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r.headers_mut().insert(
-        HeaderName::from_static("pragma"),
-        HeaderValue::from_static("no-cache"),
-    );
+    r.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut().insert(HeaderName::from_static("pragma"), HeaderValue::from_static("no-cache"));
     r
 }
 
 /// Appends a `Set-Cookie` header. Values are our own tokens (base64url and dots), so
 /// they need no escaping; a value with a space is quoted, as Starlette does.
 pub fn set_cookie(r: &mut Response<Body>, name: &str, value: &str, max_age: u64, path: &str) {
-    let v = if value.contains(' ') {
-        format!("\"{value}\"")
-    } else {
-        value.to_owned()
-    };
-    let cookie =
-        format!("{name}={v}; HttpOnly; Max-Age={max_age}; Path={path}; SameSite=strict; Secure");
+    let v = if value.contains(' ') { format!("\"{value}\"") } else { value.to_owned() };
+    let cookie = format!("{name}={v}; HttpOnly; Max-Age={max_age}; Path={path}; SameSite=strict; Secure");
     if let Ok(h) = HeaderValue::from_str(&cookie) {
         r.headers_mut().append(hyper::header::SET_COOKIE, h);
     }
@@ -57,10 +44,7 @@ pub fn set_cookie(r: &mut Response<Body>, name: &str, value: &str, max_age: u64,
 pub fn security_headers(r: &mut Response<Body>, tls: bool) {
     let h = r.headers_mut();
     let mut put = |name: &'static str, value: &'static str| {
-        h.insert(
-            HeaderName::from_static(name),
-            HeaderValue::from_static(value),
-        );
+        h.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
     };
     put(
         "content-security-policy",
@@ -69,14 +53,8 @@ pub fn security_headers(r: &mut Response<Body>, tls: bool) {
     put("x-frame-options", "DENY");
     put("x-content-type-options", "nosniff");
     put("referrer-policy", "strict-origin-when-cross-origin");
-    put(
-        "permissions-policy",
-        "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
-    );
+    put("permissions-policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()");
     if tls {
-        put(
-            "strict-transport-security",
-            "max-age=31536000; includeSubDomains",
-        );
+        put("strict-transport-security", "max-age=31536000; includeSubDomains");
     }
 }

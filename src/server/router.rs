@@ -31,18 +31,21 @@
 //! An unknown path is 404; a known path with another method is 405 with `Allow`.
 //! Both carry a JSON `detail`, like every other error.
 
+use super::client::{bucket, client_ip};
 use super::error::ApiError;
 use super::extract::{api_key, bearer, read_body};
 use super::handlers::{admin, api_keys, auth, health, users};
+use super::ratelimit::{Decision, Limiter};
 use super::respond::{security_headers, Body};
 use super::state::AppState;
-use crate::domain::access::{Principal, Rule, ADMINS};
+use crate::domain::access::{Credential, Principal, Rule, ADMINS};
 use crate::domain::roles::Permission;
 use bytes::Bytes;
 use hyper::body::Body as HttpBody;
+use hyper::header::{HeaderName, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Every endpoint.
@@ -85,6 +88,19 @@ pub enum Access {
     BearerOrKey(Rule, Option<&'static str>),
 }
 
+/// Which rate limit a route counts against (`--login-rate-limit` etc.).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateClass {
+    /// Not limited per client (health, and later JWKS and forward-auth checks).
+    Unlimited,
+    /// Password logins.
+    Login,
+    /// Registrations.
+    Register,
+    /// Everything else under /api.
+    Api,
+}
+
 /// One row of the route table.
 #[derive(Debug)]
 pub struct Route {
@@ -96,20 +112,18 @@ pub struct Route {
     pub endpoint: Endpoint,
     /// Who may call it.
     pub access: Access,
+    /// Which rate limit it counts against.
+    pub rate: RateClass,
 }
 
-const fn route(
-    method: &'static str,
-    path: &'static str,
-    endpoint: Endpoint,
-    access: Access,
-) -> Route {
-    Route {
-        method,
-        path,
-        endpoint,
-        access,
-    }
+const fn route(method: &'static str, path: &'static str, endpoint: Endpoint, access: Access) -> Route {
+    let rate = match endpoint {
+        Endpoint::Health => RateClass::Unlimited,
+        Endpoint::Token | Endpoint::Login => RateClass::Login,
+        Endpoint::Register => RateClass::Register,
+        _ => RateClass::Api,
+    };
+    Route { method, path, endpoint, access, rate }
 }
 
 use Access::{Bearer, BearerOrKey, Public};
@@ -125,72 +139,17 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/api/v1/auth/token", E::Token, Public),
     route("POST", "/api/v1/auth/login", E::Login, Public),
     route("POST", "/api/v1/auth/refresh", E::Refresh, Public),
-    route(
-        "POST",
-        "/api/v1/auth/logout",
-        E::Logout,
-        Bearer(Rule::Any, None),
-    ),
-    route(
-        "POST",
-        "/api/v1/auth/change-password",
-        E::ChangePassword,
-        Bearer(Rule::Any, None),
-    ),
-    route(
-        "GET",
-        "/api/v1/users/me",
-        E::MeGet,
-        BearerOrKey(Rule::Any, Some("profile:read")),
-    ),
-    route(
-        "PUT",
-        "/api/v1/users/me",
-        E::MePut,
-        Bearer(Rule::Any, Some("profile:write")),
-    ),
-    route(
-        "DELETE",
-        "/api/v1/users/me",
-        E::MeDelete,
-        Bearer(Rule::Any, Some("profile:write")),
-    ),
-    route(
-        "POST",
-        "/api/v1/api-keys/generate",
-        E::KeyGenerate,
-        Bearer(Rule::Any, None),
-    ),
-    route(
-        "DELETE",
-        "/api/v1/api-keys/revoke",
-        E::KeyRevoke,
-        Bearer(Rule::Any, None),
-    ),
-    route(
-        "GET",
-        "/api/v1/api-keys",
-        E::KeyList,
-        Bearer(Rule::Any, None),
-    ),
-    route(
-        "POST",
-        "/api/v1/api-keys",
-        E::KeyCreate,
-        Bearer(Rule::Any, None),
-    ),
-    route(
-        "DELETE",
-        "/api/v1/api-keys/{key_id}",
-        E::KeyDelete,
-        Bearer(Rule::Any, None),
-    ),
-    route(
-        "GET",
-        "/api/v1/admin/users",
-        E::AdminUsers,
-        BearerOrKey(Rule::Roles(ADMINS), Some("users:read")),
-    ),
+    route("POST", "/api/v1/auth/logout", E::Logout, Bearer(Rule::Any, None)),
+    route("POST", "/api/v1/auth/change-password", E::ChangePassword, Bearer(Rule::Any, None)),
+    route("GET", "/api/v1/users/me", E::MeGet, BearerOrKey(Rule::Any, Some("profile:read"))),
+    route("PUT", "/api/v1/users/me", E::MePut, Bearer(Rule::Any, Some("profile:write"))),
+    route("DELETE", "/api/v1/users/me", E::MeDelete, Bearer(Rule::Any, Some("profile:write"))),
+    route("POST", "/api/v1/api-keys/generate", E::KeyGenerate, Bearer(Rule::Any, None)),
+    route("DELETE", "/api/v1/api-keys/revoke", E::KeyRevoke, Bearer(Rule::Any, None)),
+    route("GET", "/api/v1/api-keys", E::KeyList, Bearer(Rule::Any, None)),
+    route("POST", "/api/v1/api-keys", E::KeyCreate, Bearer(Rule::Any, None)),
+    route("DELETE", "/api/v1/api-keys/{key_id}", E::KeyDelete, Bearer(Rule::Any, None)),
+    route("GET", "/api/v1/admin/users", E::AdminUsers, BearerOrKey(Rule::Roles(ADMINS), Some("users:read"))),
     route(
         "GET",
         "/api/v1/admin/users/search",
@@ -259,10 +218,7 @@ pub fn find(method: &Method, path: &str) -> Result<(&'static Route, Params), Api
     let mut allowed: Vec<Method> = Vec::new();
     let mut hit: Option<(&'static Route, Params)> = None;
     for literal_pass in [true, false] {
-        for r in ROUTES
-            .iter()
-            .filter(|r| r.path.contains('{') != literal_pass)
-        {
+        for r in ROUTES.iter().filter(|r| r.path.contains('{') != literal_pass) {
             if let Some(params) = matches(r.path, path) {
                 if r.method == method.as_str() && hit.is_none() {
                     hit = Some((r, params));
@@ -293,6 +249,8 @@ pub struct Req {
     pub body: Bytes,
     /// TCP peer.
     pub peer: SocketAddr,
+    /// The client's address (the peer, or X-Forwarded-For behind a trusted proxy).
+    pub client: IpAddr,
     /// Request id for logs.
     pub id: u64,
     /// Path parameters.
@@ -309,11 +267,7 @@ impl Req {
 
     /// A path parameter captured by the route.
     pub fn param(&self, name: &str) -> &str {
-        self.params
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("")
+        self.params.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str()).unwrap_or("")
     }
 }
 
@@ -328,38 +282,93 @@ where
     let id = REQUEST_IDS.fetch_add(1, Ordering::Relaxed);
     let (head, body) = req.into_parts();
     let method = head.method.clone();
+    let client = client_ip(&head, peer.ip(), &state.trusted_proxies);
+    let mut rate = None;
     let outcome = async {
         let (route, params) = find(&head.method, head.uri.path())?;
-        let principal = authenticate(state, &head, route.access)?;
+        let principal = admit(state, &head, route, client, &mut rate)?;
         let body = read_body(&head, body, state.max_body).await?;
-        dispatch(
-            route.endpoint,
-            state,
-            Req {
-                head,
-                body,
-                peer,
-                id,
-                params,
-                principal,
-            },
-        )
-        .await
+        let req = Req { head, body, peer, client, id, params, principal };
+        dispatch(route.endpoint, state, req).await
     }
     .await;
     let mut resp = outcome.unwrap_or_else(|e| e.into_response(id));
+    if let Some(d) = rate {
+        rate_headers(&mut resp, &d);
+    }
     security_headers(&mut resp, state.tls);
     tracing::debug!(request_id = id, %method, status = resp.status().as_u16(), "request");
     resp
 }
 
-/// Establishes and authorizes the caller for `access`. Token and key checks only
-/// read the store, so they run inline. A Bearer token wins over an API key.
-fn authenticate(
+/// Rate-limits, authenticates and authorizes a request for `route`. Anonymous
+/// requests and Bearer callers count against their address; a request that
+/// authenticates with an API key counts against the key, and one whose key fails
+/// counts against its address (so made-up keys cannot dodge the limit).
+fn admit(
     state: &AppState,
     head: &Parts,
-    access: Access,
+    route: &Route,
+    client: IpAddr,
+    rate: &mut Option<Decision>,
 ) -> Result<Option<Principal>, ApiError> {
+    let now = state.auth.clock().now_micros();
+    let by_ip = |limiter: &Option<Limiter<IpAddr>>, rate: &mut Option<Decision>| -> Result<(), ApiError> {
+        let Some(l) = limiter else { return Ok(()) };
+        let d = l.check(&bucket(client), now);
+        *rate = Some(d);
+        if d.allowed {
+            Ok(())
+        } else {
+            Err(ApiError::RateLimited(d))
+        }
+    };
+    let limits = &state.limits;
+    match route.rate {
+        RateClass::Unlimited => {}
+        RateClass::Login => by_ip(&limits.login, rate)?,
+        RateClass::Register => by_ip(&limits.register, rate)?,
+        RateClass::Api if bearer(head).is_some() || api_key(head).is_none() => by_ip(&limits.api, rate)?,
+        RateClass::Api => {}
+    }
+    let principal = match authenticate(state, head, route.access) {
+        Ok(p) => p,
+        Err(e) => {
+            if route.rate == RateClass::Api && rate.is_none() {
+                by_ip(&limits.api, rate)?;
+            }
+            return Err(e);
+        }
+    };
+    if let (RateClass::Api, None, Some(p), Some(l)) = (route.rate, &rate, &principal, &limits.api_keys) {
+        if let Credential::ApiKey { id } = &p.credential {
+            let d = l.check(id, now);
+            *rate = Some(d);
+            if !d.allowed {
+                return Err(ApiError::RateLimited(d));
+            }
+        }
+    }
+    Ok(principal)
+}
+
+/// `X-RateLimit-*` on every response of a rate-limited route.
+fn rate_headers(resp: &mut Response<Body>, d: &Decision) {
+    let h = resp.headers_mut();
+    for (name, value) in [
+        ("x-ratelimit-limit", d.limit.to_string()),
+        ("x-ratelimit-remaining", d.remaining.to_string()),
+        ("x-ratelimit-reset", d.reset.to_string()),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(HeaderName::from_static(name), v);
+        }
+    }
+}
+
+/// Establishes and authorizes the caller for `access`. Token and key checks only
+/// read the store, so they run inline. A Bearer token wins over an API key.
+fn authenticate(state: &AppState, head: &Parts, access: Access) -> Result<Option<Principal>, ApiError> {
     let (rule, scope, keys_ok) = match access {
         Access::Public => return Ok(None),
         Access::Bearer(rule, scope) => (rule, scope, false),
@@ -414,10 +423,7 @@ mod tests {
     #[test]
     fn routing() {
         assert_eq!(ep(Method::GET, "/health"), E::Health);
-        assert!(matches!(
-            find(&Method::GET, "/nope"),
-            Err(ApiError::NotFound)
-        ));
+        assert!(matches!(find(&Method::GET, "/nope"), Err(ApiError::NotFound)));
         match find(&Method::PATCH, "/api/v1/users/me") {
             Err(ApiError::MethodNotAllowed(m)) => {
                 assert_eq!(m, vec![Method::GET, Method::PUT, Method::DELETE])
@@ -429,24 +435,12 @@ mod tests {
     #[test]
     fn path_parameters_and_literals_first() {
         let (r, p) = find(&Method::PUT, "/api/v1/admin/users/42/role").unwrap();
-        assert_eq!(
-            (r.endpoint, p),
-            (E::AdminRole, vec![("user_id", "42".to_string())])
-        );
-        assert_eq!(
-            ep(Method::GET, "/api/v1/admin/users/search"),
-            E::AdminSearch
-        );
+        assert_eq!((r.endpoint, p), (E::AdminRole, vec![("user_id", "42".to_string())]));
+        assert_eq!(ep(Method::GET, "/api/v1/admin/users/search"), E::AdminSearch);
         assert_eq!(ep(Method::DELETE, "/api/v1/api-keys/revoke"), E::KeyRevoke);
         assert_eq!(ep(Method::DELETE, "/api/v1/api-keys/abc123"), E::KeyDelete);
-        assert!(matches!(
-            find(&Method::PUT, "/api/v1/admin/users//role"),
-            Err(ApiError::NotFound)
-        ));
-        assert!(matches!(
-            find(&Method::PUT, "/api/v1/admin/users/1/role/x"),
-            Err(ApiError::NotFound)
-        ));
+        assert!(matches!(find(&Method::PUT, "/api/v1/admin/users//role"), Err(ApiError::NotFound)));
+        assert!(matches!(find(&Method::PUT, "/api/v1/admin/users/1/role/x"), Err(ApiError::NotFound)));
     }
 
     #[test]

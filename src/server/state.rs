@@ -2,7 +2,10 @@
 //! (the password-hashing gate). One value, passed explicitly; no globals.
 
 use super::error::ApiError;
+use super::ratelimit::Limiter;
+use crate::config::{Cidr, RateLimits};
 use crate::domain::{self, Auth};
+use std::net::IpAddr;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
@@ -18,6 +21,47 @@ pub struct AppState {
     pub tls: bool,
     /// Largest accepted request body.
     pub max_body: usize,
+    /// Per-client rate limiters.
+    pub limits: RateLimiters,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<Cidr>,
+}
+
+/// Keys tracked per limiter at most (a few MiB each, whatever the traffic).
+pub const LIMITER_CAPACITY: usize = 100_000;
+
+/// The rate limiters; `None` where the operator turned a limit off.
+#[derive(Debug)]
+pub struct RateLimiters {
+    /// token and login, per client address.
+    pub login: Option<Limiter<IpAddr>>,
+    /// register, per client address.
+    pub register: Option<Limiter<IpAddr>>,
+    /// other API calls, per client address.
+    pub api: Option<Limiter<IpAddr>>,
+    /// other API calls made with an API key, per key.
+    pub api_keys: Option<Limiter<String>>,
+}
+
+impl RateLimiters {
+    /// Builds the limiters from the configuration.
+    pub fn new(cfg: &RateLimits) -> Self {
+        Self {
+            login: cfg.login.map(|r| Limiter::new(r, LIMITER_CAPACITY)),
+            register: cfg.register.map(|r| Limiter::new(r, LIMITER_CAPACITY)),
+            api: cfg.api.map(|r| Limiter::new(r, LIMITER_CAPACITY)),
+            api_keys: cfg.api.map(|r| Limiter::new(r, LIMITER_CAPACITY)),
+        }
+    }
+
+    /// Drops idle entries from every limiter.
+    pub fn sweep(&self, now: crate::clock::Micros) -> usize {
+        let mut n = 0;
+        for l in [&self.login, &self.register, &self.api].into_iter().flatten() {
+            n += l.sweep(now);
+        }
+        n + self.api_keys.as_ref().map_or(0, |l| l.sweep(now))
+    }
 }
 
 impl AppState {
@@ -30,9 +74,7 @@ impl AppState {
         let auth = Arc::clone(&self.auth);
         match tokio::task::spawn_blocking(move || f(&auth)).await {
             Ok(r) => r.map_err(ApiError::from),
-            Err(e) => Err(ApiError::Domain(domain::Error::Internal(format!(
-                "blocking task failed: {e}"
-            )))),
+            Err(e) => Err(ApiError::Domain(domain::Error::Internal(format!("blocking task failed: {e}")))),
         }
     }
 

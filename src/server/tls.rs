@@ -33,20 +33,13 @@ pub struct CertInfo {
 }
 
 /// Builds the rustls server configuration, generating a certificate when needed.
-pub fn load(
-    source: &TlsSource,
-    data_dir: &Path,
-) -> anyhow::Result<Option<(Arc<ServerConfig>, CertInfo)>> {
+pub fn load(source: &TlsSource, data_dir: &Path) -> anyhow::Result<Option<(Arc<ServerConfig>, CertInfo)>> {
     let (cert_path, key_path, generated) = match source {
         TlsSource::None => return Ok(None),
         TlsSource::Files { cert, key } => (cert.clone(), key.clone(), false),
         TlsSource::SelfSigned { hostnames } => {
             let generated = ensure_self_signed(data_dir, hostnames)?;
-            (
-                data_dir.join(SELF_SIGNED_CERT),
-                data_dir.join(SELF_SIGNED_KEY),
-                generated,
-            )
+            (data_dir.join(SELF_SIGNED_CERT), data_dir.join(SELF_SIGNED_KEY), generated)
         }
     };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
@@ -58,10 +51,7 @@ pub fn load(
     };
     let fingerprint = fingerprint(leaf);
     let key = PrivateKeyDer::from_pem_file(&key_path).with_context(|| {
-        format!(
-            "cannot read TLS private key {} (PKCS#8, PKCS#1 or SEC1 PEM)",
-            key_path.display()
-        )
+        format!("cannot read TLS private key {} (PKCS#8, PKCS#1 or SEC1 PEM)", key_path.display())
     })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut cfg = ServerConfig::builder_with_provider(provider)
@@ -71,23 +61,12 @@ pub fn load(
         .with_single_cert(certs, key)
         .context("the TLS certificate and key do not match or are unsupported")?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Some((
-        Arc::new(cfg),
-        CertInfo {
-            fingerprint,
-            cert_path,
-            generated,
-        },
-    )))
+    Ok(Some((Arc::new(cfg), CertInfo { fingerprint, cert_path, generated })))
 }
 
 /// SHA-256 fingerprint as `AB:CD:...`.
 pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
-    sha256(cert.as_ref())
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    sha256(cert.as_ref()).iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
 }
 
 fn names_for(hostnames: &[String]) -> Vec<String> {
@@ -117,12 +96,8 @@ fn ensure_self_signed(data_dir: &Path, hostnames: &[String]) -> anyhow::Result<b
     }
     let key = rcgen::KeyPair::generate().context("generating the TLS key")?;
     let mut params = rcgen::CertificateParams::new(names.clone()).context("certificate names")?;
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "gatehouse self-signed");
-    let cert = params
-        .self_signed(&key)
-        .context("self-signing the certificate")?;
+    params.distinguished_name.push(rcgen::DnType::CommonName, "gatehouse self-signed");
+    let cert = params.self_signed(&key).context("self-signing the certificate")?;
     write_private(&key_path, key.serialize_pem().as_bytes())?;
     write_file(&cert_path, cert.pem().as_bytes(), 0o644)?;
     write_file(&names_path, want.as_bytes(), 0o644)?;
@@ -158,24 +133,16 @@ mod tests {
     #[test]
     fn self_signed_is_generated_once_and_key_is_private() {
         let dir = tempfile::tempdir().unwrap();
-        let source = TlsSource::SelfSigned {
-            hostnames: vec!["auth.example.lan".into()],
-        };
+        let source = TlsSource::SelfSigned { hostnames: vec!["auth.example.lan".into()] };
         let (_, first) = load(&source, dir.path()).unwrap().unwrap();
         assert!(first.generated);
         let (_, again) = load(&source, dir.path()).unwrap().unwrap();
         assert!(!again.generated);
         assert_eq!(first.fingerprint, again.fingerprint);
         assert_eq!(first.fingerprint.len(), 32 * 3 - 1);
-        let mode = fs::metadata(dir.path().join(SELF_SIGNED_KEY))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777;
+        let mode = fs::metadata(dir.path().join(SELF_SIGNED_KEY)).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let other = TlsSource::SelfSigned {
-            hostnames: vec!["other.lan".into()],
-        };
+        let other = TlsSource::SelfSigned { hostnames: vec!["other.lan".into()] };
         let (_, changed) = load(&other, dir.path()).unwrap().unwrap();
         assert!(changed.generated);
         assert_ne!(changed.fingerprint, first.fingerprint);
@@ -186,16 +153,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let bad = dir.path().join("bad.pem");
         fs::write(&bad, "not pem").unwrap();
-        let source = TlsSource::Files {
-            cert: bad.clone(),
-            key: bad,
-        };
+        let source = TlsSource::Files { cert: bad.clone(), key: bad };
         let err = load(&source, dir.path()).unwrap_err().to_string();
         assert!(err.contains("bad.pem"), "{err}");
-        let missing = TlsSource::Files {
-            cert: dir.path().join("none.pem"),
-            key: dir.path().join("none.key"),
-        };
+        let missing =
+            TlsSource::Files { cert: dir.path().join("none.pem"), key: dir.path().join("none.key") };
         assert!(load(&missing, dir.path()).is_err());
     }
 }

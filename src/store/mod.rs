@@ -123,12 +123,7 @@ macro_rules! from_redb {
         }
     )*};
 }
-from_redb!(
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError
-);
+from_redb!(redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
 
 impl From<postcard::Error> for StoreError {
     fn from(e: postcard::Error) -> Self {
@@ -169,8 +164,7 @@ impl Store {
                 .mode(0o600)
                 .open(&path)
                 .map_err(io(&path))?;
-            redb::backends::FileBackend::new(file)
-                .and_then(|b| Database::builder().create_with_backend(b))
+            redb::backends::FileBackend::new(file).and_then(|b| Database::builder().create_with_backend(b))
         } else {
             Database::builder().open(&path)
         }
@@ -238,10 +232,7 @@ impl Store {
     }
 
     /// Runs `f` over one consistent snapshot.
-    pub fn read<T, E: From<StoreError>>(
-        &self,
-        f: impl FnOnce(&ReadTx) -> Result<T, E>,
-    ) -> Result<T, E> {
+    pub fn read<T, E: From<StoreError>>(&self, f: impl FnOnce(&ReadTx) -> Result<T, E>) -> Result<T, E> {
         let txn = self.db.begin_read().map_err(StoreError::from)?;
         let tx = ReadTx::open(&txn)?;
         f(&tx)
@@ -249,10 +240,7 @@ impl Store {
 
     /// Cheap liveness probe for /health: can a read transaction be started?
     pub fn is_healthy(&self) -> bool {
-        self.db
-            .begin_read()
-            .map(|t| t.open_table(META).is_ok())
-            .unwrap_or(false)
+        self.db.begin_read().map(|t| t.open_table(META).is_ok()).unwrap_or(false)
     }
 }
 
@@ -263,26 +251,14 @@ fn classify_open_error(e: redb::DatabaseError, path: &Path) -> StoreError {
             use std::io::ErrorKind;
             if source.kind() == ErrorKind::WouldBlock {
                 StoreError::InUse(path.to_path_buf())
-            } else if matches!(
-                source.kind(),
-                ErrorKind::InvalidData | ErrorKind::UnexpectedEof
-            ) {
+            } else if matches!(source.kind(), ErrorKind::InvalidData | ErrorKind::UnexpectedEof) {
                 // redb reports "not a redb database" and short files this way.
-                StoreError::Corrupt {
-                    path: path.to_path_buf(),
-                    reason: source.to_string(),
-                }
+                StoreError::Corrupt { path: path.to_path_buf(), reason: source.to_string() }
             } else {
-                StoreError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                }
+                StoreError::Io { path: path.to_path_buf(), source }
             }
         }
-        other => StoreError::Corrupt {
-            path: path.to_path_buf(),
-            reason: other.to_string(),
-        },
+        other => StoreError::Corrupt { path: path.to_path_buf(), reason: other.to_string() },
     }
 }
 

@@ -290,14 +290,7 @@ mod tests {
         b.is_active = false;
         b.role = Role::Admin;
         s.apply(Some(&a), Some(&b));
-        assert_eq!(
-            s,
-            Stats {
-                total: 1,
-                active: 0,
-                by_role: [0, 0, 1, 0]
-            }
-        );
+        assert_eq!(s, Stats { total: 1, active: 0, by_role: [0, 0, 1, 0] });
     }
 
     #[test]

@@ -31,16 +31,8 @@ fn insert(store: &Store, u: User) -> Result<User, StoreError> {
 fn ids_are_sequential_and_indexes_case_insensitive() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    assert_eq!(
-        insert(&store, user("alice", "Alice@Example.com"))
-            .unwrap()
-            .id,
-        1
-    );
-    assert_eq!(
-        insert(&store, user("bob", "bob@example.com")).unwrap().id,
-        2
-    );
+    assert_eq!(insert(&store, user("alice", "Alice@Example.com")).unwrap().id, 1);
+    assert_eq!(insert(&store, user("bob", "bob@example.com")).unwrap().id, 2);
     assert!(matches!(
         insert(&store, user("ALICE", "x@example.com")),
         Err(StoreError::Duplicate(UniqueField::Username))
@@ -79,10 +71,7 @@ fn email_change_moves_the_index() {
     let mut a = insert(&store, user("alice", "a@example.com")).unwrap();
     insert(&store, user("bob", "b@example.com")).unwrap();
     a.email = "B@example.com".into();
-    assert!(matches!(
-        store.write(|tx| tx.update_user(&a)),
-        Err(StoreError::Duplicate(UniqueField::Email))
-    ));
+    assert!(matches!(store.write(|tx| tx.update_user(&a)), Err(StoreError::Duplicate(UniqueField::Email))));
     a.email = "new@example.com".into();
     store.write(|tx| tx.update_user(&a)).unwrap();
     store
@@ -114,13 +103,7 @@ fn data_survives_reopen_and_permissions_are_tight() {
         store.write(|tx| tx.put_refresh(&key, &s)).unwrap();
     }
     let store = Store::open(&data).unwrap();
-    assert_eq!(
-        store
-            .read(|r| r.user_by_name("alice"))
-            .unwrap()
-            .map(|u| u.id),
-        Some(1)
-    );
+    assert_eq!(store.read(|r| r.user_by_name("alice")).unwrap().map(|u| u.id), Some(1));
     assert!(store.read(|r| r.refresh(&[7u8; 32])).unwrap().is_some());
     let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&data), 0o700);
@@ -146,16 +129,12 @@ fn newer_schema_is_refused() {
         let txn = store.db.begin_write().unwrap();
         {
             let mut meta = txn.open_table(META).unwrap();
-            meta.insert(META_SCHEMA, (SCHEMA_VERSION + 1).to_le_bytes().as_slice())
-                .unwrap();
+            meta.insert(META_SCHEMA, (SCHEMA_VERSION + 1).to_le_bytes().as_slice()).unwrap();
         }
         txn.commit().unwrap();
     }
     let err = Store::open(dir.path()).unwrap_err();
-    assert!(
-        matches!(err, StoreError::NewerSchema { found, .. } if found == SCHEMA_VERSION + 1),
-        "{err}"
-    );
+    assert!(matches!(err, StoreError::NewerSchema { found, .. } if found == SCHEMA_VERSION + 1), "{err}");
 }
 
 #[test]
@@ -179,18 +158,11 @@ fn users_page_reads_only_the_page() {
         })
         .unwrap();
     let page = store.read(|r| r.users_page(10, 5)).unwrap();
-    assert_eq!(
-        page.users.iter().map(|u| u.id).collect::<Vec<_>>(),
-        vec![11, 12, 13, 14, 15]
-    );
+    assert_eq!(page.users.iter().map(|u| u.id).collect::<Vec<_>>(), vec![11, 12, 13, 14, 15]);
     assert_eq!(page.rows_scanned, 5);
     let tail = store.read(|r| r.users_page(28, 100)).unwrap();
     assert_eq!(tail.users.len(), 2);
-    assert!(store
-        .read(|r| r.users_page(u64::MAX, 100))
-        .unwrap()
-        .users
-        .is_empty());
+    assert!(store.read(|r| r.users_page(u64::MAX, 100)).unwrap().users.is_empty());
 }
 
 /// Issue 3: with 100 000 users, a page of 100 and the dashboard counters are read
@@ -217,10 +189,7 @@ fn hundred_thousand_users_page_and_stats_touch_only_what_they_return() {
     assert_eq!(page.users[0].id, 50_001);
     assert_eq!(page.rows_scanned, 100, "only the page's rows were read");
     let stats = store.read(|r| r.stats()).unwrap();
-    assert_eq!(
-        (stats.total, stats.active, stats.by_role),
-        (100_000, 90_000, [100_000, 0, 0, 0])
-    );
+    assert_eq!((stats.total, stats.active, stats.by_role), (100_000, 90_000, [100_000, 0, 0, 0]));
     let found = store.read(|r| r.search_users("user09999", 20)).unwrap();
     assert_eq!(found.len(), 10);
 }
@@ -237,19 +206,10 @@ fn search_by_username_or_email_prefix() {
             Ok::<_, StoreError>(())
         })
         .unwrap();
-    assert_eq!(
-        store.read(|r| r.search_users("AL", 10)).unwrap(),
-        vec![1, 2, 3]
-    );
-    assert_eq!(
-        store.read(|r| r.search_users("alice", 10)).unwrap(),
-        vec![1, 3]
-    );
+    assert_eq!(store.read(|r| r.search_users("AL", 10)).unwrap(), vec![1, 2, 3]);
+    assert_eq!(store.read(|r| r.search_users("alice", 10)).unwrap(), vec![1, 3]);
     assert_eq!(store.read(|r| r.search_users("alice", 1)).unwrap(), vec![1]);
-    assert!(store
-        .read(|r| r.search_users("zed", 10))
-        .unwrap()
-        .is_empty());
+    assert!(store.read(|r| r.search_users("zed", 10)).unwrap().is_empty());
 }
 
 #[test]
@@ -277,19 +237,11 @@ fn api_keys_are_indexed_by_owner() {
             Ok::<_, StoreError>(())
         })
         .unwrap();
-    let ids = |uid| {
-        store
-            .read(|r| r.api_keys_of(uid))
-            .unwrap()
-            .into_iter()
-            .map(|(_, k)| k.id)
-            .collect::<Vec<_>>()
-    };
+    let ids =
+        |uid| store.read(|r| r.api_keys_of(uid)).unwrap().into_iter().map(|(_, k)| k.id).collect::<Vec<_>>();
     assert_eq!(ids(1), ["a", "b"]);
     assert_eq!(ids(2), ["c"]);
-    store
-        .write(|tx| tx.delete_api_key(&[1; 16], &key("a", 1)))
-        .unwrap();
+    store.write(|tx| tx.delete_api_key(&[1; 16], &key("a", 1))).unwrap();
     assert_eq!(ids(1), ["b"]);
     assert!(store.read(|r| r.api_key(&[1; 16])).unwrap().is_none());
 }

@@ -4,8 +4,8 @@
 
 use super::records::{ApiKeyRecord, KeySet, RefreshSession, Stats, User};
 use super::{
-    decode_u64, fold, StoreError, UniqueField, API_KEYS, API_KEY_IDS, DENYLIST, EMAILS, META,
-    META_KEYS, META_NEXT_ID, META_STATS, REFRESH, USERNAMES, USERS,
+    decode_u64, fold, StoreError, UniqueField, API_KEYS, API_KEY_IDS, DENYLIST, EMAILS, META, META_KEYS,
+    META_NEXT_ID, META_STATS, REFRESH, USERNAMES, USERS,
 };
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, Table, WriteTransaction};
 
@@ -31,10 +31,7 @@ macro_rules! reads {
 
         /// A user id by username (case-insensitive).
         pub fn user_id_by_name(&self, username: &str) -> Result<Option<u64>, StoreError> {
-            Ok(self
-                .usernames
-                .get(fold(username).as_str())?
-                .map(|v| v.value()))
+            Ok(self.usernames.get(fold(username).as_str())?.map(|v| v.value()))
         }
 
         /// A user id by email (case-insensitive).
@@ -88,28 +85,17 @@ macro_rules! reads {
                 None => 1,
             };
             let dense = self.stats()?.total + 1 == next_id;
-            let mut page = UserPage {
-                users: Vec::with_capacity(limit.min(1024)),
-                rows_scanned: 0,
-            };
+            let mut page = UserPage { users: Vec::with_capacity(limit.min(1024)), rows_scanned: 0 };
             let rows: Box<dyn Iterator<Item = _>> = if dense {
                 Box::new(self.users.range(skip.saturating_add(1)..)?)
             } else {
-                Box::new(
-                    self.users
-                        .iter()?
-                        .skip(usize::try_from(skip).unwrap_or(usize::MAX)),
-                )
+                Box::new(self.users.iter()?.skip(usize::try_from(skip).unwrap_or(usize::MAX)))
             };
             for row in rows.take(limit) {
                 let (_, v) = row?;
                 page.users.push(User::decode(v.value())?);
             }
-            page.rows_scanned = if dense {
-                page.users.len() as u64
-            } else {
-                skip + page.users.len() as u64
-            };
+            page.rows_scanned = if dense { page.users.len() as u64 } else { skip + page.users.len() as u64 };
             Ok(page)
         }
 
@@ -143,20 +129,12 @@ macro_rules! reads {
         }
 
         /// A user's API keys with their lookup ids, in key-id order.
-        pub fn api_keys_of(
-            &self,
-            user_id: u64,
-        ) -> Result<Vec<([u8; 16], ApiKeyRecord)>, StoreError> {
+        pub fn api_keys_of(&self, user_id: u64) -> Result<Vec<([u8; 16], ApiKeyRecord)>, StoreError> {
             let mut out = Vec::new();
-            for row in self
-                .api_key_ids
-                .range((user_id, "")..(user_id.saturating_add(1), ""))?
-            {
+            for row in self.api_key_ids.range((user_id, "")..(user_id.saturating_add(1), ""))? {
                 let (_, h) = row?;
-                let hash: [u8; 16] = h
-                    .value()
-                    .try_into()
-                    .map_err(|_| StoreError::Decode("api key lookup id".into()))?;
+                let hash: [u8; 16] =
+                    h.value().try_into().map_err(|_| StoreError::Decode("api key lookup id".into()))?;
                 if let Some(rec) = self.api_key(&hash)? {
                     out.push((hash, rec));
                 }
@@ -233,13 +211,10 @@ impl<'t> WriteTx<'t> {
             return Err(StoreError::Duplicate(UniqueField::Email));
         }
         let id = match self.meta.get(META_NEXT_ID)? {
-            Some(v) => {
-                decode_u64(v.value()).ok_or_else(|| StoreError::Decode("user id counter".into()))?
-            }
+            Some(v) => decode_u64(v.value()).ok_or_else(|| StoreError::Decode("user id counter".into()))?,
             None => 1,
         };
-        self.meta
-            .insert(META_NEXT_ID, (id + 1).to_le_bytes().as_slice())?;
+        self.meta.insert(META_NEXT_ID, (id + 1).to_le_bytes().as_slice())?;
         user.id = id;
         self.usernames.insert(name.as_str(), id)?;
         self.emails.insert(email.as_str(), id)?;
@@ -251,9 +226,9 @@ impl<'t> WriteTx<'t> {
     /// Replaces a user record, keeping the email index and counters in step.
     /// The username never changes.
     pub fn update_user(&mut self, new: &User) -> Result<(), StoreError> {
-        let old = self.user(new.id)?.ok_or_else(|| {
-            StoreError::Database(format!("user {} vanished during update", new.id))
-        })?;
+        let old = self
+            .user(new.id)?
+            .ok_or_else(|| StoreError::Database(format!("user {} vanished during update", new.id)))?;
         let (old_email, new_email) = (fold(&old.email), fold(&new.email));
         if old_email != new_email {
             if self.emails.get(new_email.as_str())?.is_some() {
@@ -275,13 +250,8 @@ impl<'t> WriteTx<'t> {
     }
 
     /// Stores (inserts or replaces) a refresh session.
-    pub fn put_refresh(
-        &mut self,
-        key: &[u8; 32],
-        session: &RefreshSession,
-    ) -> Result<(), StoreError> {
-        self.refresh
-            .insert(key.as_slice(), session.encode()?.as_slice())?;
+    pub fn put_refresh(&mut self, key: &[u8; 32], session: &RefreshSession) -> Result<(), StoreError> {
+        self.refresh.insert(key.as_slice(), session.encode()?.as_slice())?;
         Ok(())
     }
 
@@ -299,19 +269,13 @@ impl<'t> WriteTx<'t> {
 
     /// Stores an API key (insert or replace) and indexes it under its owner.
     pub fn put_api_key(&mut self, hash: &[u8; 16], key: &ApiKeyRecord) -> Result<(), StoreError> {
-        self.api_keys
-            .insert(hash.as_slice(), key.encode()?.as_slice())?;
-        self.api_key_ids
-            .insert((key.user_id, key.id.as_str()), hash.as_slice())?;
+        self.api_keys.insert(hash.as_slice(), key.encode()?.as_slice())?;
+        self.api_key_ids.insert((key.user_id, key.id.as_str()), hash.as_slice())?;
         Ok(())
     }
 
     /// Deletes an API key and its index entry.
-    pub fn delete_api_key(
-        &mut self,
-        hash: &[u8; 16],
-        key: &ApiKeyRecord,
-    ) -> Result<(), StoreError> {
+    pub fn delete_api_key(&mut self, hash: &[u8; 16], key: &ApiKeyRecord) -> Result<(), StoreError> {
         self.api_keys.remove(hash.as_slice())?;
         self.api_key_ids.remove((key.user_id, key.id.as_str()))?;
         Ok(())

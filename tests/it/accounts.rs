@@ -30,10 +30,7 @@ async fn register_returns_user_response_without_secrets() {
 }
 
 fn reg(username: &str, email: &str, password: &str) -> Call {
-    post_json(
-        REGISTER,
-        json!({"username": username, "email": email, "password": password}),
-    )
+    post_json(REGISTER, json!({"username": username, "email": email, "password": password}))
 }
 
 /// The (type, loc, msg) triples of a 422 body.
@@ -44,11 +41,7 @@ fn errors(r: &Resp) -> Vec<(String, serde_json::Value, String)> {
         .unwrap()
         .iter()
         .map(|e| {
-            (
-                e["type"].as_str().unwrap().to_owned(),
-                e["loc"].clone(),
-                e["msg"].as_str().unwrap().to_owned(),
-            )
+            (e["type"].as_str().unwrap().to_owned(), e["loc"].clone(), e["msg"].as_str().unwrap().to_owned())
         })
         .collect()
 }
@@ -57,13 +50,7 @@ fn errors(r: &Resp) -> Vec<(String, serde_json::Value, String)> {
 async fn register_validation_matches_the_tutorial() {
     let t = TestServer::start().await;
     let cases: &[(&str, &str, &str, &str, &str)] = &[
-        (
-            "ab",
-            "a@example.com",
-            PASSWORD,
-            "username",
-            "Value error, Username must be at least 3 characters",
-        ),
+        ("ab", "a@example.com", PASSWORD, "username", "Value error, Username must be at least 3 characters"),
         (
             &"a".repeat(51),
             "a@example.com",
@@ -118,25 +105,14 @@ async fn register_validation_matches_the_tutorial() {
         let r = t.call(reg(u, e, p)).await;
         assert_eq!(
             errors(&r),
-            vec![(
-                "value_error".into(),
-                json!(["body", field]),
-                msg.to_string()
-            )],
+            vec![("value_error".into(), json!(["body", field]), msg.to_string())],
             "{u} {p}"
         );
     }
     let r = t.call(reg("okname", "not-an-email", PASSWORD)).await;
     let e = errors(&r);
-    assert_eq!(
-        (e[0].0.as_str(), &e[0].1),
-        ("value_error", &json!(["body", "email"]))
-    );
-    assert!(
-        e[0].2.starts_with("value is not a valid email address"),
-        "{}",
-        e[0].2
-    );
+    assert_eq!((e[0].0.as_str(), &e[0].1), ("value_error", &json!(["body", "email"])));
+    assert!(e[0].2.starts_with("value is not a valid email address"), "{}", e[0].2);
 }
 
 #[tokio::test]
@@ -146,11 +122,7 @@ async fn every_invalid_field_is_reported_at_once() {
     let locs: Vec<_> = errors(&r).into_iter().map(|e| e.1).collect();
     assert_eq!(
         locs,
-        vec![
-            json!(["body", "username"]),
-            json!(["body", "email"]),
-            json!(["body", "password"])
-        ]
+        vec![json!(["body", "username"]), json!(["body", "email"]), json!(["body", "password"])]
     );
 }
 
@@ -159,108 +131,57 @@ async fn overlong_passwords_are_rejected_before_hashing() {
     let t = TestServer::start().await;
     let long = format!("Aa1!{}", "x".repeat(125));
     let r = t.call(reg("longpw", "l@example.com", &long)).await;
-    assert_eq!(
-        errors(&r)[0].2,
-        "Value error, Password must not exceed 128 characters"
-    );
+    assert_eq!(errors(&r)[0].2, "Value error, Password must not exceed 128 characters");
     // A megabyte-sized password on login is refused the same way, not hashed.
     t.register("bob").await;
     let huge = "A".repeat(200_000);
-    let r = t
-        .call(post_form(
-            "/api/v1/auth/token",
-            &[("username", "bob"), ("password", &huge)],
-        ))
-        .await;
+    let r = t.call(post_form("/api/v1/auth/token", &[("username", "bob"), ("password", &huge)])).await;
     assert_eq!(errors(&r)[0].1, json!(["body", "password"]));
 }
 
 #[tokio::test]
 async fn missing_and_mistyped_fields_use_fastapi_shapes() {
     let t = TestServer::start().await;
-    let r = t
-        .call(post_json(REGISTER, json!({"username": "abc"})))
-        .await;
+    let r = t.call(post_json(REGISTER, json!({"username": "abc"}))).await;
     assert_eq!(
         errors(&r),
         vec![
-            (
-                "missing".into(),
-                json!(["body", "email"]),
-                "Field required".into()
-            ),
-            (
-                "missing".into(),
-                json!(["body", "password"]),
-                "Field required".into()
-            ),
+            ("missing".into(), json!(["body", "email"]), "Field required".into()),
+            ("missing".into(), json!(["body", "password"]), "Field required".into()),
         ]
     );
     let r = t
-        .call(post_json(
-            REGISTER,
-            json!({"username": 5, "email": "a@example.com", "password": PASSWORD}),
-        ))
+        .call(post_json(REGISTER, json!({"username": 5, "email": "a@example.com", "password": PASSWORD})))
         .await;
     assert_eq!(
         errors(&r),
-        vec![(
-            "string_type".into(),
-            json!(["body", "username"]),
-            "Input should be a valid string".into()
-        )]
+        vec![("string_type".into(), json!(["body", "username"]), "Input should be a valid string".into())]
     );
 }
 
 #[tokio::test]
 async fn non_json_bodies_are_422_never_500() {
     let t = TestServer::start().await;
-    let base = Call {
-        method: hyper::Method::POST,
-        path: REGISTER.into(),
-        headers: vec![],
-        body: vec![],
-    };
+    let base = Call { method: hyper::Method::POST, path: REGISTER.into(), headers: vec![], body: vec![] };
     let cases: Vec<(Call, &str)> = vec![
+        (base.clone().header("content-type", "application/json"), "missing"),
+        (base.clone().header("content-type", "application/json").raw(b"{not json".to_vec()), "json_invalid"),
         (
-            base.clone().header("content-type", "application/json"),
-            "missing",
-        ),
-        (
-            base.clone()
-                .header("content-type", "application/json")
-                .raw(b"{not json".to_vec()),
-            "json_invalid",
-        ),
-        (
-            base.clone()
-                .header("content-type", "application/json")
-                .raw(b"[1,2,3]".to_vec()),
+            base.clone().header("content-type", "application/json").raw(b"[1,2,3]".to_vec()),
             "model_attributes_type",
         ),
         (
-            base.clone()
-                .header("content-type", "application/json")
-                .raw(b"\"str\"".to_vec()),
+            base.clone().header("content-type", "application/json").raw(b"\"str\"".to_vec()),
             "model_attributes_type",
         ),
         (
             post_form(
                 REGISTER,
-                &[
-                    ("username", "formuser"),
-                    ("email", "f@example.com"),
-                    ("password", PASSWORD),
-                ],
+                &[("username", "formuser"), ("email", "f@example.com"), ("password", PASSWORD)],
             ),
             "model_attributes_type",
         ),
-        (
-            base.clone()
-                .header("content-type", "application/json")
-                .raw(vec![0xff, 0xfe, 0x00]),
-            "json_invalid",
-        ),
+        (base.clone().header("content-type", "application/json").raw(vec![0xff, 0xfe, 0x00]), "json_invalid"),
     ];
     for (call, kind) in cases {
         let r = t.call(call).await;
@@ -283,33 +204,19 @@ async fn unknown_fields_are_ignored_never_applied() {
         .await;
     let u = r.json();
     assert_eq!(
-        (
-            u["role"].as_str(),
-            u["is_active"].as_bool(),
-            u["is_verified"].as_bool(),
-            u["id"].as_u64()
-        ),
+        (u["role"].as_str(), u["is_active"].as_bool(), u["is_verified"].as_bool(), u["id"].as_u64()),
         (Some("user"), Some(true), Some(false), Some(1))
     );
-    let token = t.login("sneaky").await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = t.login("sneaky").await["access_token"].as_str().unwrap().to_owned();
     let r = t
         .check(
-            put_json(
-                "/api/v1/users/me",
-                json!({"role": "admin", "is_active": false, "full_name": "S"}),
-            )
-            .bearer(&token),
+            put_json("/api/v1/users/me", json!({"role": "admin", "is_active": false, "full_name": "S"}))
+                .bearer(&token),
             200,
             None,
         )
         .await;
-    assert_eq!(
-        (r.json()["role"].as_str(), r.json()["full_name"].as_str()),
-        (Some("user"), Some("S"))
-    );
+    assert_eq!((r.json()["role"].as_str(), r.json()["full_name"].as_str()), (Some("user"), Some("S")));
 }
 
 #[tokio::test]
@@ -337,9 +244,7 @@ async fn concurrent_duplicate_registrations_create_one_user() {
     for i in 0..8 {
         let c = t.client.clone();
         tasks.push(tokio::spawn(async move {
-            c.call(reg("racer", &format!("r{i}@example.com"), PASSWORD))
-                .await
-                .status
+            c.call(reg("racer", &format!("r{i}@example.com"), PASSWORD)).await.status
         }));
     }
     let mut statuses = Vec::new();
@@ -355,18 +260,12 @@ async fn profile_read_update_and_conflicts() {
     let t = TestServer::start().await;
     t.register("other").await;
     let token = t.user_token("carol").await;
-    let me = t
-        .check(get("/api/v1/users/me").bearer(&token), 200, None)
-        .await
-        .json();
+    let me = t.check(get("/api/v1/users/me").bearer(&token), 200, None).await.json();
     assert_eq!(me["email"], "carol@example.com");
     let r = t
         .check(
-            put_json(
-                "/api/v1/users/me",
-                json!({"full_name": "Carol C", "email": "Carol.New@Example.com"}),
-            )
-            .bearer(&token),
+            put_json("/api/v1/users/me", json!({"full_name": "Carol C", "email": "Carol.New@Example.com"}))
+                .bearer(&token),
             200,
             None,
         )
@@ -381,23 +280,13 @@ async fn profile_read_update_and_conflicts() {
         Some(json!({"detail": "Email already in use"})),
     )
     .await;
-    let r = t
-        .call(put_json("/api/v1/users/me", json!({"email": "broken"})).bearer(&token))
-        .await;
+    let r = t.call(put_json("/api/v1/users/me", json!({"email": "broken"})).bearer(&token)).await;
     assert_eq!(errors(&r)[0].1, json!(["body", "email"]));
-    let r = t
-        .call(put_json("/api/v1/users/me", json!({"full_name": "x".repeat(101)})).bearer(&token))
-        .await;
+    let r = t.call(put_json("/api/v1/users/me", json!({"full_name": "x".repeat(101)})).bearer(&token)).await;
     assert_eq!(errors(&r)[0].0, "string_too_long");
     // Empty update changes nothing; the old email is free again for others.
-    t.check(
-        put_json("/api/v1/users/me", json!({})).bearer(&token),
-        200,
-        None,
-    )
-    .await;
-    t.check(reg("dave", "carol@example.com", PASSWORD), 201, None)
-        .await;
+    t.check(put_json("/api/v1/users/me", json!({})).bearer(&token), 200, None).await;
+    t.check(reg("dave", "carol@example.com", PASSWORD), 201, None).await;
 }
 
 #[tokio::test]
@@ -410,18 +299,11 @@ async fn deactivation_blocks_login_and_tokens() {
         Some(json!({"detail": "Account deactivated successfully"})),
     )
     .await;
-    t.check(
-        get("/api/v1/users/me").bearer(&token),
-        403,
-        Some(json!({"detail": "Account is deactivated"})),
-    )
-    .await;
+    t.check(get("/api/v1/users/me").bearer(&token), 403, Some(json!({"detail": "Account is deactivated"})))
+        .await;
     let r = t
         .check(
-            post_form(
-                "/api/v1/auth/token",
-                &[("username", "erin"), ("password", PASSWORD)],
-            ),
+            post_form("/api/v1/auth/token", &[("username", "erin"), ("password", PASSWORD)]),
             401,
             Some(json!({"detail": "Incorrect username or password"})),
         )
@@ -434,14 +316,8 @@ async fn missing_or_bad_credentials_are_401_with_challenge() {
     let t = TestServer::start().await;
     for (call, detail) in [
         (get("/api/v1/users/me"), "Not authenticated"),
-        (
-            get("/api/v1/users/me").header("authorization", "Basic dXNlcjpwYXNz"),
-            "Not authenticated",
-        ),
-        (
-            get("/api/v1/users/me").bearer("not.a.jwt"),
-            "Could not validate credentials",
-        ),
+        (get("/api/v1/users/me").header("authorization", "Basic dXNlcjpwYXNz"), "Not authenticated"),
+        (get("/api/v1/users/me").bearer("not.a.jwt"), "Could not validate credentials"),
         (put_json("/api/v1/users/me", json!({})), "Not authenticated"),
         (delete("/api/v1/users/me"), "Not authenticated"),
     ] {
@@ -453,28 +329,14 @@ async fn missing_or_bad_credentials_are_401_with_challenge() {
 #[tokio::test]
 async fn health_and_routing_errors() {
     let t = TestServer::start().await;
-    t.check(
-        get("/health"),
-        200,
-        Some(json!({"status": "healthy", "version": env!("CARGO_PKG_VERSION")})),
-    )
-    .await;
-    let r = t
-        .check(get("/nope"), 404, Some(json!({"detail": "Not Found"})))
+    t.check(get("/health"), 200, Some(json!({"status": "healthy", "version": env!("CARGO_PKG_VERSION")})))
         .await;
-    assert_eq!(
-        r.header("x-frame-options").as_deref(),
-        Some("DENY"),
-        "security headers on errors too"
-    );
+    let r = t.check(get("/nope"), 404, Some(json!({"detail": "Not Found"}))).await;
+    assert_eq!(r.header("x-frame-options").as_deref(), Some("DENY"), "security headers on errors too");
     assert!(r.header("strict-transport-security").is_some());
     assert!(r.header("server").is_none());
     let r = t
-        .check(
-            get("/api/v1/users/me").method("PATCH"),
-            405,
-            Some(json!({"detail": "Method Not Allowed"})),
-        )
+        .check(get("/api/v1/users/me").method("PATCH"), 405, Some(json!({"detail": "Method Not Allowed"})))
         .await;
     assert_eq!(r.header("allow").as_deref(), Some("GET, PUT, DELETE"));
     t.check(get("/api/v1/users/register"), 405, None).await;
@@ -485,13 +347,8 @@ async fn bodies_over_one_mib_are_413() {
     let t = TestServer::start().await;
     let big = vec![b'a'; 1024 * 1024 + 1];
     let r = t.call(post_json(REGISTER, json!({})).raw(big)).await;
-    assert_eq!(
-        (r.status, r.detail()),
-        (413, "Request body too large".to_string())
-    );
+    assert_eq!((r.status, r.detail()), (413, "Request body too large".to_string()));
     // Exactly at the limit is read (and then rejected as bad JSON, not as too large).
-    let r = t
-        .call(post_json(REGISTER, json!({})).raw(vec![b' '; 1024 * 1024]))
-        .await;
+    let r = t.call(post_json(REGISTER, json!({})).raw(vec![b' '; 1024 * 1024])).await;
     assert_eq!(r.status, 422);
 }

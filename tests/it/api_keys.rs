@@ -13,19 +13,9 @@ fn with_key(call: Call, key: &str) -> Call {
 }
 
 async fn generate(t: &TestServer, token: &str) -> String {
-    let r = t
-        .check(
-            post_json(&format!("{KEYS}/generate"), json!({}))
-                .raw(vec![])
-                .bearer(token),
-            200,
-            None,
-        )
-        .await;
-    assert_eq!(
-        r.json()["message"],
-        "Store this key securely. It will not be shown again."
-    );
+    let r =
+        t.check(post_json(&format!("{KEYS}/generate"), json!({})).raw(vec![]).bearer(token), 200, None).await;
+    assert_eq!(r.json()["message"], "Store this key securely. It will not be shown again.");
     assert_eq!(r.json().as_object().unwrap().len(), 2);
     r.json()["api_key"].as_str().unwrap().to_owned()
 }
@@ -39,12 +29,7 @@ async fn generate_replaces_and_revoke_removes() {
     let me = t.check(with_key(get(ME), &k1), 200, None).await;
     assert_eq!(me.json()["username"], "alice");
     let k2 = generate(&t, &token).await;
-    t.check(
-        with_key(get(ME), &k1),
-        401,
-        Some(json!({"detail": "Invalid API key"})),
-    )
-    .await;
+    t.check(with_key(get(ME), &k1), 401, Some(json!({"detail": "Invalid API key"}))).await;
     t.check(with_key(get(ME), &k2), 200, None).await;
     t.check(
         delete(&format!("{KEYS}/revoke")).bearer(&token),
@@ -66,8 +51,7 @@ async fn keys_never_work_where_a_password_or_session_is_at_stake() {
     let t = TestServer::start().await;
     let token = t.user_token("alice").await;
     let key = generate(&t, &token).await;
-    let refused =
-        json!({"detail": "API keys are not accepted for this endpoint; send a Bearer token"});
+    let refused = json!({"detail": "API keys are not accepted for this endpoint; send a Bearer token"});
     for call in [
         post_json(
             "/api/v1/auth/change-password",
@@ -81,9 +65,7 @@ async fn keys_never_work_where_a_password_or_session_is_at_stake() {
         put_json(ME, json!({"full_name": "Mallory"})),
         post_json("/api/v1/auth/logout", json!({"refresh_token": "x"})),
     ] {
-        let r = t
-            .check(with_key(call, &key), 401, Some(refused.clone()))
-            .await;
+        let r = t.check(with_key(call, &key), 401, Some(refused.clone())).await;
         assert_eq!(r.header("www-authenticate").as_deref(), Some("Bearer"));
     }
     // Nothing changed: the old password still logs in, the key still reads.
@@ -97,13 +79,10 @@ async fn bearer_wins_over_a_key() {
     let alice = t.user_token("alice").await;
     let bob = t.user_token("bob").await;
     let bob_key = generate(&t, &bob).await;
-    let r = t
-        .check(with_key(get(ME).bearer(&alice), &bob_key), 200, None)
-        .await;
+    let r = t.check(with_key(get(ME).bearer(&alice), &bob_key), 200, None).await;
     assert_eq!(r.json()["username"], "alice");
     // A bad Bearer is not rescued by a good key.
-    t.check(with_key(get(ME).bearer("garbage"), &bob_key), 401, None)
-        .await;
+    t.check(with_key(get(ME).bearer("garbage"), &bob_key), 401, None).await;
 }
 
 #[tokio::test]
@@ -112,24 +91,10 @@ async fn deactivated_owner_and_bad_keys() {
     let token = t.user_token("alice").await;
     let key = generate(&t, &token).await;
     t.check(delete(ME).bearer(&token), 200, None).await;
-    t.check(
-        with_key(get(ME), &key),
-        403,
-        Some(json!({"detail": "API key owner account is deactivated"})),
-    )
-    .await;
-    for bad in [
-        "nope",
-        "gh_",
-        &format!("gh_{}", "A".repeat(43)),
-        &"x".repeat(5000),
-    ] {
-        t.check(
-            with_key(get(ME), bad),
-            401,
-            Some(json!({"detail": "Invalid API key"})),
-        )
+    t.check(with_key(get(ME), &key), 403, Some(json!({"detail": "API key owner account is deactivated"})))
         .await;
+    for bad in ["nope", "gh_", &format!("gh_{}", "A".repeat(43)), &"x".repeat(5000)] {
+        t.check(with_key(get(ME), bad), 401, Some(json!({"detail": "Invalid API key"}))).await;
     }
 }
 
@@ -139,11 +104,8 @@ async fn named_keys_with_scopes_expiry_list_and_delete() {
     let token = t.user_token("alice").await;
     let r = t
         .check(
-            post_json(
-                KEYS,
-                json!({"name": "ci deploy", "scopes": ["profile:read"], "expires_in": 3600}),
-            )
-            .bearer(&token),
+            post_json(KEYS, json!({"name": "ci deploy", "scopes": ["profile:read"], "expires_in": 3600}))
+                .bearer(&token),
             201,
             None,
         )
@@ -159,11 +121,7 @@ async fn named_keys_with_scopes_expiry_list_and_delete() {
     assert!(key.starts_with(created["prefix"].as_str().unwrap()));
     let other = t
         .check(
-            post_json(
-                KEYS,
-                json!({"name": "read posts", "scopes": ["posts:read"]}),
-            )
-            .bearer(&token),
+            post_json(KEYS, json!({"name": "read posts", "scopes": ["posts:read"]})).bearer(&token),
             201,
             None,
         )
@@ -172,17 +130,8 @@ async fn named_keys_with_scopes_expiry_list_and_delete() {
 
     t.check(with_key(get(ME), &key), 200, None).await;
     // A key without profile:read cannot read the profile.
-    let r = t
-        .check(
-            with_key(get(ME), other["api_key"].as_str().unwrap()),
-            403,
-            None,
-        )
-        .await;
-    assert_eq!(
-        r.header("www-authenticate").as_deref(),
-        Some("Bearer scope=\"profile:read\"")
-    );
+    let r = t.check(with_key(get(ME), other["api_key"].as_str().unwrap()), 403, None).await;
+    assert_eq!(r.header("www-authenticate").as_deref(), Some("Bearer scope=\"profile:read\""));
 
     let list = t.check(get(KEYS).bearer(&token), 200, None).await;
     let text = String::from_utf8_lossy(&list.body).to_string();
@@ -190,47 +139,25 @@ async fn named_keys_with_scopes_expiry_list_and_delete() {
     let items = list.json();
     assert_eq!(items.as_array().unwrap().len(), 2);
     assert_eq!(items[0]["id"], id.as_str());
-    assert!(
-        items[0]["last_used_at"].is_string(),
-        "use is shown: {}",
-        items[0]
-    );
+    assert!(items[0]["last_used_at"].is_string(), "use is shown: {}", items[0]);
     assert!(items[1]["last_used_at"].is_string());
 
     // Expiry is enforced at once.
     t.advance(3600);
-    t.check(
-        with_key(get(ME), &key),
-        401,
-        Some(json!({"detail": "API key has expired"})),
-    )
-    .await;
-    let token = t.login("alice").await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    t.check(with_key(get(ME), &key), 401, Some(json!({"detail": "API key has expired"}))).await;
+    let token = t.login("alice").await["access_token"].as_str().unwrap().to_owned();
 
-    t.check(
-        delete(&format!("{KEYS}/{id}")).bearer(&token),
-        200,
-        Some(json!({"detail": "API key deleted"})),
-    )
-    .await;
+    t.check(delete(&format!("{KEYS}/{id}")).bearer(&token), 200, Some(json!({"detail": "API key deleted"})))
+        .await;
     t.check(
         delete(&format!("{KEYS}/{id}")).bearer(&token),
         404,
         Some(json!({"detail": "API key not found"})),
     )
     .await;
-    t.check(
-        with_key(get(ME), other["api_key"].as_str().unwrap()),
-        403,
-        None,
-    )
-    .await;
+    t.check(with_key(get(ME), other["api_key"].as_str().unwrap()), 403, None).await;
     let oid = other["id"].as_str().unwrap();
-    t.check(delete(&format!("{KEYS}/{oid}")).bearer(&token), 200, None)
-        .await;
+    t.check(delete(&format!("{KEYS}/{oid}")).bearer(&token), 200, None).await;
     t.check(
         with_key(get(ME), other["api_key"].as_str().unwrap()),
         401,
@@ -244,65 +171,26 @@ async fn named_key_validation() {
     let t = TestServer::start().await;
     let token = t.user_token("alice").await;
     let loc = |r: &Resp| r.json()["detail"][0]["loc"].clone();
-    let r = t
-        .check(post_json(KEYS, json!({})).bearer(&token), 422, None)
-        .await;
+    let r = t.check(post_json(KEYS, json!({})).bearer(&token), 422, None).await;
     assert_eq!(loc(&r), json!(["body", "name"]));
+    let r =
+        t.check(post_json(KEYS, json!({"name": "x", "scopes": ["admin"]})).bearer(&token), 422, None).await;
+    assert_eq!(loc(&r), json!(["body", "scopes"]), "a user cannot give a key more than their role allows");
     let r = t
-        .check(
-            post_json(KEYS, json!({"name": "x", "scopes": ["admin"]})).bearer(&token),
-            422,
-            None,
-        )
-        .await;
-    assert_eq!(
-        loc(&r),
-        json!(["body", "scopes"]),
-        "a user cannot give a key more than their role allows"
-    );
-    let r = t
-        .check(
-            post_json(KEYS, json!({"name": "x", "scopes": "profile:read"})).bearer(&token),
-            422,
-            None,
-        )
+        .check(post_json(KEYS, json!({"name": "x", "scopes": "profile:read"})).bearer(&token), 422, None)
         .await;
     assert_eq!(r.json()["detail"][0]["type"], "list_type");
-    let r = t
-        .check(
-            post_json(KEYS, json!({"name": "x", "expires_in": 0})).bearer(&token),
-            422,
-            None,
-        )
-        .await;
+    let r = t.check(post_json(KEYS, json!({"name": "x", "expires_in": 0})).bearer(&token), 422, None).await;
     assert_eq!(loc(&r), json!(["body", "expires_in"]));
-    t.check(
-        post_json(KEYS, json!({"name": "x", "expires_in": -5})).bearer(&token),
-        422,
-        None,
-    )
-    .await;
-    t.check(
-        post_json(KEYS, json!({"name": "   "})).bearer(&token),
-        422,
-        None,
-    )
-    .await;
+    t.check(post_json(KEYS, json!({"name": "x", "expires_in": -5})).bearer(&token), 422, None).await;
+    t.check(post_json(KEYS, json!({"name": "   "})).bearer(&token), 422, None).await;
     // Someone else's key id is simply not found.
     let bob = t.user_token("bob").await;
-    let id = t
-        .check(
-            post_json(KEYS, json!({"name": "mine"})).bearer(&token),
-            201,
-            None,
-        )
-        .await
-        .json()["id"]
+    let id = t.check(post_json(KEYS, json!({"name": "mine"})).bearer(&token), 201, None).await.json()["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    t.check(delete(&format!("{KEYS}/{id}")).bearer(&bob), 404, None)
-        .await;
+    t.check(delete(&format!("{KEYS}/{id}")).bearer(&bob), 404, None).await;
 }
 
 #[tokio::test]
@@ -311,18 +199,14 @@ async fn keys_follow_the_owners_role() {
     let (_, root) = t.as_role("root", Role::SuperAdmin).await;
     let (adam, admin) = t.as_role("adam", Role::Admin).await;
     let key = generate(&t, &admin).await;
-    t.check(with_key(get("/api/v1/admin/users"), &key), 200, None)
-        .await;
+    t.check(with_key(get("/api/v1/admin/users"), &key), 200, None).await;
     t.check(
-        get(&format!("/api/v1/admin/users/{adam}/role?new_role=user"))
-            .method("PUT")
-            .bearer(&root),
+        get(&format!("/api/v1/admin/users/{adam}/role?new_role=user")).method("PUT").bearer(&root),
         200,
         None,
     )
     .await;
-    t.check(with_key(get("/api/v1/admin/users"), &key), 403, None)
-        .await;
+    t.check(with_key(get("/api/v1/admin/users"), &key), 403, None).await;
     t.check(with_key(get(ME), &key), 200, None).await;
 }
 

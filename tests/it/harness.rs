@@ -31,26 +31,17 @@ impl TestCa {
         let ca_key = rcgen::KeyPair::generate().unwrap();
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "gatehouse test CA");
-        ca_params.key_usages = vec![
-            rcgen::KeyUsagePurpose::KeyCertSign,
-            rcgen::KeyUsagePurpose::CrlSign,
-        ];
+        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "gatehouse test CA");
+        ca_params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
         let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
         let leaf_key = rcgen::KeyPair::generate().unwrap();
         let leaf_params =
-            rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-                .unwrap();
+            rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
         let leaf = leaf_params.signed_by(&leaf_key, &ca).unwrap();
         std::fs::write(dir.path().join("cert.pem"), leaf.pem()).unwrap();
         std::fs::write(dir.path().join("key.pem"), leaf_key.serialize_pem()).unwrap();
         std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
-        Self {
-            dir,
-            ca_der: ca.der().clone(),
-        }
+        Self { dir, ca_der: ca.der().clone() }
     }
 
     pub fn cert(&self) -> PathBuf {
@@ -85,22 +76,13 @@ impl Resp {
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_owned())
+        self.headers.get(name).map(|v| v.to_str().unwrap().to_owned())
     }
     pub fn header_all(&self, name: &str) -> Vec<String> {
-        self.headers
-            .get_all(name)
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect()
+        self.headers.get_all(name).iter().map(|v| v.to_str().unwrap().to_owned()).collect()
     }
     pub fn detail(&self) -> String {
-        self.json()["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        self.json()["detail"].as_str().unwrap_or_default().to_owned()
     }
 }
 
@@ -114,41 +96,22 @@ pub struct Call {
 }
 
 pub fn get(path: &str) -> Call {
-    Call {
-        method: Method::GET,
-        path: path.into(),
-        headers: vec![],
-        body: vec![],
-    }
+    Call { method: Method::GET, path: path.into(), headers: vec![], body: vec![] }
 }
 pub fn delete(path: &str) -> Call {
-    Call {
-        method: Method::DELETE,
-        ..get(path)
-    }
+    Call { method: Method::DELETE, ..get(path) }
 }
 pub fn post_json(path: &str, body: Value) -> Call {
-    Call {
-        method: Method::POST,
-        ..get(path)
-    }
-    .json(body)
+    Call { method: Method::POST, ..get(path) }.json(body)
 }
 pub fn put_json(path: &str, body: Value) -> Call {
-    Call {
-        method: Method::PUT,
-        ..get(path)
-    }
-    .json(body)
+    Call { method: Method::PUT, ..get(path) }.json(body)
 }
 pub fn post_form(path: &str, pairs: &[(&str, &str)]) -> Call {
     let body = serde_urlencoded::to_string(pairs).unwrap();
-    Call {
-        method: Method::POST,
-        ..get(path)
-    }
-    .header("content-type", "application/x-www-form-urlencoded")
-    .raw(body.into_bytes())
+    Call { method: Method::POST, ..get(path) }
+        .header("content-type", "application/x-www-form-urlencoded")
+        .raw(body.into_bytes())
 }
 
 impl Call {
@@ -164,8 +127,7 @@ impl Call {
         self.header("authorization", &format!("Bearer {token}"))
     }
     pub fn json(self, v: Value) -> Self {
-        self.header("content-type", "application/json")
-            .raw(serde_json::to_vec(&v).unwrap())
+        self.header("content-type", "application/json").raw(serde_json::to_vec(&v).unwrap())
     }
     pub fn raw(mut self, body: Vec<u8>) -> Self {
         self.body = body;
@@ -195,24 +157,16 @@ pub fn client_config(ca: &CertificateDer<'static>, alpn: &[&[u8]]) -> Arc<rustls
 
 impl Client {
     pub fn new(addr: SocketAddr, ca: &CertificateDer<'static>) -> Self {
-        Self {
-            addr,
-            tls: Some(client_config(ca, &[b"http/1.1"])),
-        }
+        Self { addr, tls: Some(client_config(ca, &[b"http/1.1"])) }
     }
 
     pub fn with_config(addr: SocketAddr, cfg: Arc<rustls::ClientConfig>) -> Self {
-        Self {
-            addr,
-            tls: Some(cfg),
-        }
+        Self { addr, tls: Some(cfg) }
     }
 
     /// Sends one request on a fresh connection (HTTP/1.1, or h2 if ALPN picks it).
     pub async fn send(&self, call: Call) -> Result<Resp, String> {
-        let tcp = TcpStream::connect(self.addr)
-            .await
-            .map_err(|e| e.to_string())?;
+        let tcp = TcpStream::connect(self.addr).await.map_err(|e| e.to_string())?;
         tcp.set_nodelay(true).ok();
         let cfg = self.tls.clone().ok_or("no TLS config")?;
         let tls = TlsConnector::from(cfg)
@@ -220,18 +174,15 @@ impl Client {
             .await
             .map_err(|e| format!("TLS: {e}"))?;
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-        let mut req = Request::builder()
-            .method(call.method.clone())
-            .uri(format!("https://localhost{}", call.path));
+        let mut req =
+            Request::builder().method(call.method.clone()).uri(format!("https://localhost{}", call.path));
         if !h2 {
             req = req.header("host", "localhost");
         }
         for (k, v) in &call.headers {
             req = req.header(k.as_str(), v.as_str());
         }
-        let req = req
-            .body(Full::new(Bytes::from(call.body.clone())))
-            .map_err(|e| e.to_string())?;
+        let req = req.body(Full::new(Bytes::from(call.body.clone()))).map_err(|e| e.to_string())?;
         let io = hyper_util::rt::TokioIo::new(tls);
         let resp = if h2 {
             let (mut send, conn) =
@@ -241,21 +192,15 @@ impl Client {
             tokio::spawn(conn);
             send.send_request(req).await.map_err(|e| e.to_string())?
         } else {
-            let (mut send, conn) = hyper::client::conn::http1::handshake(io)
-                .await
-                .map_err(|e| e.to_string())?;
+            let (mut send, conn) =
+                hyper::client::conn::http1::handshake(io).await.map_err(|e| e.to_string())?;
             tokio::spawn(conn);
             send.send_request(req).await.map_err(|e| e.to_string())?
         };
         let version = resp.version();
         let (parts, body) = resp.into_parts();
         let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-        Ok(Resp {
-            status: parts.status.as_u16(),
-            headers: parts.headers,
-            body,
-            version,
-        })
+        Ok(Resp { status: parts.status.as_u16(), headers: parts.headers, body, version })
     }
 
     /// `send` that panics on transport errors (the common case in tests).
@@ -287,6 +232,13 @@ pub fn base_args(data_dir: &Path) -> Vec<String> {
         "1",
         "--hash-memory-mib",
         "1",
+        // Tests log in far more than 5 times a minute; rate-limit tests turn these on.
+        "--login-rate-limit",
+        "off",
+        "--register-rate-limit",
+        "off",
+        "--api-rate-limit",
+        "off",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -325,12 +277,7 @@ impl TestServer {
         let cfg = config(&dir.path().join("data"), extra);
         let server = gatehouse::server::start(cfg, clock.clone()).await.unwrap();
         let client = Client::new(server.local_addr(), &ca().ca_der);
-        Self {
-            server: Some(server),
-            client,
-            clock,
-            dir,
-        }
+        Self { server: Some(server), client, clock, dir }
     }
 
     pub async fn call(&self, call: Call) -> Resp {
@@ -341,12 +288,7 @@ impl TestServer {
     pub async fn check(&self, call: Call, status: u16, body: Option<Value>) -> Resp {
         let what = format!("{} {}", call.method, call.path);
         let r = self.call(call).await;
-        assert_eq!(
-            r.status,
-            status,
-            "{what}: {}",
-            String::from_utf8_lossy(&r.body)
-        );
+        assert_eq!(r.status, status, "{what}: {}", String::from_utf8_lossy(&r.body));
         if let Some(b) = body {
             assert_eq!(r.json(), b, "{what}");
         }
@@ -371,12 +313,8 @@ impl TestServer {
 
     /// Logs `name` in with the standard password; returns the TokenResponse.
     pub async fn login(&self, name: &str) -> Value {
-        let r = self
-            .call(post_form(
-                "/api/v1/auth/token",
-                &[("username", name), ("password", PASSWORD)],
-            ))
-            .await;
+        let r =
+            self.call(post_form("/api/v1/auth/token", &[("username", name), ("password", PASSWORD)])).await;
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         r.json()
     }
@@ -384,10 +322,7 @@ impl TestServer {
     /// Registers and logs in; returns the access token.
     pub async fn user_token(&self, name: &str) -> String {
         self.register(name).await;
-        self.login(name).await["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        self.login(name).await["access_token"].as_str().unwrap().to_owned()
     }
 
     /// Creates a user with any role through the domain (as the operator CLI does).
@@ -408,16 +343,9 @@ impl TestServer {
     }
 
     /// Creates a user with `role` and logs in; returns (user id, access token).
-    pub async fn as_role(
-        &self,
-        name: &str,
-        role: gatehouse::store::records::Role,
-    ) -> (u64, String) {
+    pub async fn as_role(&self, name: &str, role: gatehouse::store::records::Role) -> (u64, String) {
         let id = self.create(name, role)["id"].as_u64().unwrap();
-        let token = self.login(name).await["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let token = self.login(name).await["access_token"].as_str().unwrap().to_owned();
         (id, token)
     }
 

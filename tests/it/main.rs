@@ -5,6 +5,7 @@
 #[allow(dead_code)] // helpers are shared; not every one is used by every module
 mod harness;
 
+mod abuse;
 mod accounts;
 mod api_keys;
 mod authz;

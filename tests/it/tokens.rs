@@ -30,27 +30,15 @@ fn bad_login() -> Value {
 async fn token_response_and_claims() {
     let t = TestServer::start().await;
     let u = t.register("alice").await;
-    let r = t
-        .check(
-            post_form(TOKEN, &[("username", "alice"), ("password", PASSWORD)]),
-            200,
-            None,
-        )
-        .await;
+    let r = t.check(post_form(TOKEN, &[("username", "alice"), ("password", PASSWORD)]), 200, None).await;
     assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
     let body = r.json();
     assert_eq!(body["token_type"], "bearer");
     assert_eq!(body["expires_in"], 1800);
-    assert_eq!(
-        body["scope"],
-        "profile:read profile:write posts:read posts:write"
-    );
+    assert_eq!(body["scope"], "profile:read profile:write posts:read posts:write");
     let access = s(&body["access_token"]);
     let header = segment(&access, 0);
-    assert_eq!(
-        (header["alg"].as_str(), header["typ"].as_str()),
-        (Some("EdDSA"), Some("JWT"))
-    );
+    assert_eq!((header["alg"].as_str(), header["typ"].as_str()), (Some("EdDSA"), Some("JWT")));
     assert!(header["kid"].is_string());
     let c = segment(&access, 1);
     assert_eq!(c["sub"], "alice");
@@ -60,16 +48,10 @@ async fn token_response_and_claims() {
     assert_eq!(c["iat"], T0);
     assert_eq!(c["exp"], T0 + 1800);
     assert_eq!(c["iss"], "https://localhost");
-    assert_eq!(
-        c["scopes"],
-        json!(["profile:read", "profile:write", "posts:read", "posts:write"])
-    );
+    assert_eq!(c["scopes"], json!(["profile:read", "profile:write", "posts:read", "posts:write"]));
     assert!(c["jti"].is_string());
     let rc = segment(&s(&body["refresh_token"]), 1);
-    assert_eq!(
-        (rc["type"].as_str(), rc["sub"].as_str()),
-        (Some("refresh"), Some("alice"))
-    );
+    assert_eq!((rc["type"].as_str(), rc["sub"].as_str()), (Some("refresh"), Some("alice")));
     assert_eq!(rc["exp"], T0 + 7 * 86_400);
     assert_ne!(rc["jti"], c["jti"]);
 }
@@ -79,14 +61,7 @@ async fn login_is_case_insensitive_and_accepts_grant_type_password() {
     let t = TestServer::start().await;
     t.register("alice").await;
     t.check(
-        post_form(
-            TOKEN,
-            &[
-                ("grant_type", "password"),
-                ("username", "ALICE"),
-                ("password", PASSWORD),
-            ],
-        ),
+        post_form(TOKEN, &[("grant_type", "password"), ("username", "ALICE"), ("password", PASSWORD)]),
         200,
         None,
     )
@@ -99,63 +74,28 @@ async fn failures_are_indistinguishable() {
     t.register("alice").await;
     let deact = t.user_token("gone").await;
     t.check(delete(ME).bearer(&deact), 200, None).await;
-    for (user, pw) in [
-        ("alice", "WrongPass123!"),
-        ("nobody", PASSWORD),
-        ("gone", PASSWORD),
-    ] {
-        let r = t
-            .check(
-                post_form(TOKEN, &[("username", user), ("password", pw)]),
-                401,
-                Some(bad_login()),
-            )
-            .await;
-        assert_eq!(
-            r.header("www-authenticate").as_deref(),
-            Some("Bearer"),
-            "{user}"
-        );
+    for (user, pw) in [("alice", "WrongPass123!"), ("nobody", PASSWORD), ("gone", PASSWORD)] {
+        let r =
+            t.check(post_form(TOKEN, &[("username", user), ("password", pw)]), 401, Some(bad_login())).await;
+        assert_eq!(r.header("www-authenticate").as_deref(), Some("Bearer"), "{user}");
     }
 }
 
 #[tokio::test]
 async fn form_endpoint_rejects_json_and_bad_grant_types() {
     let t = TestServer::start().await;
+    let r = t.check(post_json(TOKEN, json!({"username": "a", "password": "b"})), 422, None).await;
+    let locs: Vec<Value> = r.json()["detail"].as_array().unwrap().iter().map(|e| e["loc"].clone()).collect();
+    assert_eq!(locs, vec![json!(["body", "username"]), json!(["body", "password"])]);
     let r = t
         .check(
-            post_json(TOKEN, json!({"username": "a", "password": "b"})),
-            422,
-            None,
-        )
-        .await;
-    let locs: Vec<Value> = r.json()["detail"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["loc"].clone())
-        .collect();
-    assert_eq!(
-        locs,
-        vec![json!(["body", "username"]), json!(["body", "password"])]
-    );
-    let r = t
-        .check(
-            post_form(
-                TOKEN,
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("username", "a"),
-                    ("password", "b"),
-                ],
-            ),
+            post_form(TOKEN, &[("grant_type", "client_credentials"), ("username", "a"), ("password", "b")]),
             422,
             None,
         )
         .await;
     assert_eq!(r.json()["detail"][0]["loc"], json!(["body", "grant_type"]));
-    t.check(post_form(TOKEN, &[("username", "a")]), 422, None)
-        .await;
+    t.check(post_form(TOKEN, &[("username", "a")]), 422, None).await;
 }
 
 #[tokio::test]
@@ -177,18 +117,9 @@ async fn requested_scopes_are_filtered_by_role() {
         )
         .await;
     assert_eq!(r.json()["scope"], "posts:read profile:read");
-    assert_eq!(
-        segment(&s(&r.json()["access_token"]), 1)["scopes"],
-        json!(["posts:read", "profile:read"])
-    );
+    assert_eq!(segment(&s(&r.json()["access_token"]), 1)["scopes"], json!(["posts:read", "profile:read"]));
     // Refresh keeps the granted scopes; it never widens them.
-    let r = t
-        .check(
-            post_json(REFRESH, json!({"refresh_token": r.json()["refresh_token"]})),
-            200,
-            None,
-        )
-        .await;
+    let r = t.check(post_json(REFRESH, json!({"refresh_token": r.json()["refresh_token"]})), 200, None).await;
     assert_eq!(r.json()["scope"], "posts:read profile:read");
 }
 
@@ -198,24 +129,15 @@ async fn cookie_login_sets_hardened_cookies_and_refresh_uses_them() {
     t.register("alice").await;
     let r = t
         .check(
-            post_form(
-                "/api/v1/auth/login",
-                &[("username", "alice"), ("password", PASSWORD)],
-            ),
+            post_form("/api/v1/auth/login", &[("username", "alice"), ("password", PASSWORD)]),
             200,
             Some(json!({"detail": "Login successful", "username": "alice"})),
         )
         .await;
     let cookies = r.header_all("set-cookie");
     assert_eq!(cookies.len(), 2, "{cookies:?}");
-    let access = cookies
-        .iter()
-        .find(|c| c.starts_with("access_token="))
-        .unwrap();
-    let refresh = cookies
-        .iter()
-        .find(|c| c.starts_with("refresh_token="))
-        .unwrap();
+    let access = cookies.iter().find(|c| c.starts_with("access_token=")).unwrap();
+    let refresh = cookies.iter().find(|c| c.starts_with("refresh_token=")).unwrap();
     for c in [access, refresh] {
         for attr in ["HttpOnly", "Secure", "SameSite=strict"] {
             assert!(c.contains(attr), "{c} lacks {attr}");
@@ -227,12 +149,7 @@ async fn cookie_login_sets_hardened_cookies_and_refresh_uses_them() {
             && access.contains("Max-Age=1800")
     );
     assert!(refresh.contains("Path=/api/v1/auth/refresh") && refresh.contains("Max-Age=604800"));
-    let refresh_value = refresh
-        .split(';')
-        .next()
-        .unwrap()
-        .trim_start_matches("refresh_token=")
-        .to_owned();
+    let refresh_value = refresh.split(';').next().unwrap().trim_start_matches("refresh_token=").to_owned();
     let r = t
         .check(
             post_json(REFRESH, json!({}))
@@ -242,17 +159,8 @@ async fn cookie_login_sets_hardened_cookies_and_refresh_uses_them() {
             None,
         )
         .await;
-    assert_eq!(
-        r.header_all("set-cookie").len(),
-        2,
-        "rotated cookies are set again"
-    );
-    let r = t
-        .call(post_form(
-            "/api/v1/auth/login",
-            &[("username", "alice"), ("password", "nope")],
-        ))
-        .await;
+    assert_eq!(r.header_all("set-cookie").len(), 2, "rotated cookies are set again");
+    let r = t.call(post_form("/api/v1/auth/login", &[("username", "alice"), ("password", "nope")])).await;
     assert_eq!((r.status, r.json()), (401, bad_login()));
 }
 
@@ -262,45 +170,15 @@ async fn refresh_rotates_and_reuse_revokes_everything() {
     t.register("alice").await;
     let first = t.login("alice").await;
     let other_device = t.login("alice").await;
-    let second = t
-        .check(
-            post_json(REFRESH, json!({"refresh_token": first["refresh_token"]})),
-            200,
-            None,
-        )
-        .await
-        .json();
-    t.check(get(ME).bearer(&s(&second["access_token"])), 200, None)
-        .await;
+    let second =
+        t.check(post_json(REFRESH, json!({"refresh_token": first["refresh_token"]})), 200, None).await.json();
+    t.check(get(ME).bearer(&s(&second["access_token"])), 200, None).await;
     // The spent token again: reuse. Everything of alice's is revoked, on every device.
-    let r = t
-        .check(
-            post_json(REFRESH, json!({"refresh_token": first["refresh_token"]})),
-            401,
-            None,
-        )
-        .await;
-    assert!(
-        r.detail().to_lowercase().contains("reuse"),
-        "{}",
-        r.detail()
-    );
+    let r = t.check(post_json(REFRESH, json!({"refresh_token": first["refresh_token"]})), 401, None).await;
+    assert!(r.detail().to_lowercase().contains("reuse"), "{}", r.detail());
     assert_eq!(r.header("www-authenticate").as_deref(), Some("Bearer"));
-    t.check(
-        post_json(REFRESH, json!({"refresh_token": second["refresh_token"]})),
-        401,
-        None,
-    )
-    .await;
-    t.check(
-        post_json(
-            REFRESH,
-            json!({"refresh_token": other_device["refresh_token"]}),
-        ),
-        401,
-        None,
-    )
-    .await;
+    t.check(post_json(REFRESH, json!({"refresh_token": second["refresh_token"]})), 401, None).await;
+    t.check(post_json(REFRESH, json!({"refresh_token": other_device["refresh_token"]})), 401, None).await;
     t.check(
         get(ME).bearer(&s(&second["access_token"])),
         401,
@@ -320,9 +198,7 @@ async fn concurrent_refreshes_with_one_token_have_one_winner() {
     for _ in 0..12 {
         let c = t.client.clone();
         let body = json!({"refresh_token": tokens["refresh_token"]});
-        tasks.push(tokio::spawn(async move {
-            c.call(post_json(REFRESH, body)).await.status
-        }));
+        tasks.push(tokio::spawn(async move { c.call(post_json(REFRESH, body)).await.status }));
     }
     let mut ok = 0;
     for task in tasks {
@@ -369,12 +245,7 @@ async fn logout_revokes_refresh_and_presented_access_token() {
     let a = t.login("alice").await;
     let b = t.login("alice").await;
     let at = s(&a["access_token"]);
-    t.check(
-        post_json(LOGOUT, json!({"refresh_token": a["refresh_token"]})),
-        401,
-        None,
-    )
-    .await;
+    t.check(post_json(LOGOUT, json!({"refresh_token": a["refresh_token"]})), 401, None).await;
     t.check(
         post_json(LOGOUT, json!({"refresh_token": "not-a-token"})).bearer(&at),
         400,
@@ -387,27 +258,11 @@ async fn logout_revokes_refresh_and_presented_access_token() {
         Some(json!({"detail": "Successfully logged out"})),
     )
     .await;
-    t.check(
-        get(ME).bearer(&at),
-        401,
-        Some(json!({"detail": "Token has been revoked"})),
-    )
-    .await;
-    t.check(
-        post_json(REFRESH, json!({"refresh_token": a["refresh_token"]})),
-        401,
-        None,
-    )
-    .await;
+    t.check(get(ME).bearer(&at), 401, Some(json!({"detail": "Token has been revoked"}))).await;
+    t.check(post_json(REFRESH, json!({"refresh_token": a["refresh_token"]})), 401, None).await;
     // The other session is untouched.
-    t.check(get(ME).bearer(&s(&b["access_token"])), 200, None)
-        .await;
-    t.check(
-        post_json(REFRESH, json!({"refresh_token": b["refresh_token"]})),
-        200,
-        None,
-    )
-    .await;
+    t.check(get(ME).bearer(&s(&b["access_token"])), 200, None).await;
+    t.check(post_json(REFRESH, json!({"refresh_token": b["refresh_token"]})), 200, None).await;
 }
 
 #[tokio::test]
@@ -418,18 +273,12 @@ async fn logout_cannot_revoke_someone_elses_refresh_token() {
     let a = t.login("alice").await;
     let m = t.login("mallory").await;
     t.check(
-        post_json(LOGOUT, json!({"refresh_token": a["refresh_token"]}))
-            .bearer(&s(&m["access_token"])),
+        post_json(LOGOUT, json!({"refresh_token": a["refresh_token"]})).bearer(&s(&m["access_token"])),
         400,
         None,
     )
     .await;
-    t.check(
-        post_json(REFRESH, json!({"refresh_token": a["refresh_token"]})),
-        200,
-        None,
-    )
-    .await;
+    t.check(post_json(REFRESH, json!({"refresh_token": a["refresh_token"]})), 200, None).await;
 }
 
 #[tokio::test]
@@ -439,88 +288,43 @@ async fn change_password_revokes_everything_issued_before_it_same_second() {
     let before = t.login("alice").await;
     let at = s(&before["access_token"]);
     t.check(
-        post_json(
-            CHANGE,
-            json!({"current_password": "WrongPass1!", "new_password": "NewSecure456!"}),
-        )
-        .bearer(&at),
+        post_json(CHANGE, json!({"current_password": "WrongPass1!", "new_password": "NewSecure456!"}))
+            .bearer(&at),
         400,
         Some(json!({"detail": "Current password is incorrect"})),
     )
     .await;
     let r = t
         .check(
-            post_json(
-                CHANGE,
-                json!({"current_password": PASSWORD, "new_password": "weak"}),
-            )
-            .bearer(&at),
+            post_json(CHANGE, json!({"current_password": PASSWORD, "new_password": "weak"})).bearer(&at),
             422,
             None,
         )
         .await;
-    assert_eq!(
-        r.json()["detail"][0]["loc"],
-        json!(["body", "new_password"])
-    );
+    assert_eq!(r.json()["detail"][0]["loc"], json!(["body", "new_password"]));
+    t.check(post_json(CHANGE, json!({"current_password": PASSWORD})).bearer(&at), 422, None).await;
     t.check(
-        post_json(CHANGE, json!({"current_password": PASSWORD})).bearer(&at),
-        422,
-        None,
-    )
-    .await;
-    t.check(
-        post_json(
-            CHANGE,
-            json!({"current_password": PASSWORD, "new_password": "NewSecure456!"}),
-        ),
+        post_json(CHANGE, json!({"current_password": PASSWORD, "new_password": "NewSecure456!"})),
         401,
         None,
     )
     .await;
     t.check(
-        post_json(
-            CHANGE,
-            json!({"current_password": PASSWORD, "new_password": "NewSecure456!"}),
-        )
-        .bearer(&at),
+        post_json(CHANGE, json!({"current_password": PASSWORD, "new_password": "NewSecure456!"})).bearer(&at),
         200,
         Some(json!({"detail": "Password changed. Please log in again on all devices."})),
     )
     .await;
     // The clock has not moved: issued in the same second, before the change → revoked.
-    t.check(
-        get(ME).bearer(&at),
-        401,
-        Some(json!({"detail": "Token has been revoked"})),
-    )
-    .await;
-    t.check(
-        post_json(REFRESH, json!({"refresh_token": before["refresh_token"]})),
-        401,
-        None,
-    )
-    .await;
-    t.check(
-        post_form(TOKEN, &[("username", "alice"), ("password", PASSWORD)]),
-        401,
-        Some(bad_login()),
-    )
-    .await;
+    t.check(get(ME).bearer(&at), 401, Some(json!({"detail": "Token has been revoked"}))).await;
+    t.check(post_json(REFRESH, json!({"refresh_token": before["refresh_token"]})), 401, None).await;
+    t.check(post_form(TOKEN, &[("username", "alice"), ("password", PASSWORD)]), 401, Some(bad_login())).await;
     // Issued in the same second, after the change → valid.
     let after = t
-        .check(
-            post_form(
-                TOKEN,
-                &[("username", "alice"), ("password", "NewSecure456!")],
-            ),
-            200,
-            None,
-        )
+        .check(post_form(TOKEN, &[("username", "alice"), ("password", "NewSecure456!")]), 200, None)
         .await
         .json();
-    t.check(get(ME).bearer(&s(&after["access_token"])), 200, None)
-        .await;
+    t.check(get(ME).bearer(&s(&after["access_token"])), 200, None).await;
 }
 
 #[tokio::test]
@@ -532,18 +336,9 @@ async fn access_and_refresh_tokens_expire() {
     t.advance(1799);
     t.check(get(ME).bearer(&at), 200, None).await;
     t.advance(1);
-    t.check(
-        get(ME).bearer(&at),
-        401,
-        Some(json!({"detail": "Could not validate credentials"})),
-    )
-    .await;
+    t.check(get(ME).bearer(&at), 401, Some(json!({"detail": "Could not validate credentials"}))).await;
     let fresh = t
-        .check(
-            post_json(REFRESH, json!({"refresh_token": tokens["refresh_token"]})),
-            200,
-            None,
-        )
+        .check(post_json(REFRESH, json!({"refresh_token": tokens["refresh_token"]})), 200, None)
         .await
         .json();
     t.advance(7 * 86_400);
@@ -563,12 +358,7 @@ async fn tampered_and_foreign_tokens_are_refused() {
     let parts: Vec<&str> = at.split('.').collect();
     let mut claims = segment(&at, 1);
     claims["role"] = json!("super_admin");
-    let forged = format!(
-        "{}.{}.{}",
-        parts[0],
-        URL_SAFE_NO_PAD.encode(claims.to_string()),
-        parts[2]
-    );
+    let forged = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(claims.to_string()), parts[2]);
     let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
     let unsigned = format!("{none_header}.{}.", parts[1]);
     let hs_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#);
@@ -582,12 +372,7 @@ async fn tampered_and_foreign_tokens_are_refused() {
         "a.b.c".into(),
         "x".repeat(10_000),
     ] {
-        t.check(
-            get(ME).bearer(&bad),
-            401,
-            Some(json!({"detail": "Could not validate credentials"})),
-        )
-        .await;
+        t.check(get(ME).bearer(&bad), 401, Some(json!({"detail": "Could not validate credentials"}))).await;
     }
     t.check(get(ME).bearer(&at), 200, None).await;
 }
@@ -596,12 +381,7 @@ async fn tampered_and_foreign_tokens_are_refused() {
 async fn five_failures_lock_for_thirty_minutes() {
     let t = TestServer::start().await;
     t.register("alice").await;
-    let wrong = || {
-        post_form(
-            TOKEN,
-            &[("username", "alice"), ("password", "WrongPass123!")],
-        )
-    };
+    let wrong = || post_form(TOKEN, &[("username", "alice"), ("password", "WrongPass123!")]);
     let right = || post_form(TOKEN, &[("username", "alice"), ("password", PASSWORD)]);
     // Four failures, then a success resets the counter.
     for _ in 0..4 {
@@ -617,23 +397,8 @@ async fn five_failures_lock_for_thirty_minutes() {
     t.check(right(), 401, Some(bad_login())).await;
     t.advance(60);
     t.check(right(), 200, None).await;
-    let user = t
-        .server
-        .as_ref()
-        .unwrap()
-        .auth()
-        .store()
-        .read(|r| r.user_by_name("alice"))
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        (
-            user.failed_logins,
-            user.locked_until,
-            user.last_login.is_some()
-        ),
-        (0, None, true)
-    );
+    let user = t.server.as_ref().unwrap().auth().store().read(|r| r.user_by_name("alice")).unwrap().unwrap();
+    assert_eq!((user.failed_logins, user.locked_until, user.last_login.is_some()), (0, None, true));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -644,37 +409,16 @@ async fn parallel_guesses_count_exactly_to_the_limit() {
     for _ in 0..20 {
         let c = t.client.clone();
         tasks.push(tokio::spawn(async move {
-            c.call(post_form(
-                TOKEN,
-                &[("username", "alice"), ("password", "WrongPass123!")],
-            ))
-            .await
-            .status
+            c.call(post_form(TOKEN, &[("username", "alice"), ("password", "WrongPass123!")])).await.status
         }));
     }
     for task in tasks {
         assert_eq!(task.await.unwrap(), 401);
     }
-    let user = t
-        .server
-        .as_ref()
-        .unwrap()
-        .auth()
-        .store()
-        .read(|r| r.user_by_name("alice"))
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        user.failed_logins, 5,
-        "exactly the configured number of failures were counted"
-    );
+    let user = t.server.as_ref().unwrap().auth().store().read(|r| r.user_by_name("alice")).unwrap().unwrap();
+    assert_eq!(user.failed_logins, 5, "exactly the configured number of failures were counted");
     assert!(user.locked_until.is_some());
-    t.check(
-        post_form(TOKEN, &[("username", "alice"), ("password", PASSWORD)]),
-        401,
-        Some(bad_login()),
-    )
-    .await;
+    t.check(post_form(TOKEN, &[("username", "alice"), ("password", PASSWORD)]), 401, Some(bad_login())).await;
 }
 
 #[tokio::test]
@@ -682,32 +426,16 @@ async fn lockout_is_configurable() {
     let t = TestServer::start_with(&["--max-failed-logins", "2", "--lockout-minutes", "1"]).await;
     t.register("alice").await;
     for _ in 0..2 {
-        t.check(
-            post_form(TOKEN, &[("username", "alice"), ("password", "Wrong123!x")]),
-            401,
-            None,
-        )
-        .await;
+        t.check(post_form(TOKEN, &[("username", "alice"), ("password", "Wrong123!x")]), 401, None).await;
     }
-    t.check(
-        post_form(TOKEN, &[("username", "alice"), ("password", PASSWORD)]),
-        401,
-        None,
-    )
-    .await;
+    t.check(post_form(TOKEN, &[("username", "alice"), ("password", PASSWORD)]), 401, None).await;
     t.advance(60);
-    t.check(
-        post_form(TOKEN, &[("username", "alice"), ("password", PASSWORD)]),
-        200,
-        None,
-    )
-    .await;
+    t.check(post_form(TOKEN, &[("username", "alice"), ("password", PASSWORD)]), 200, None).await;
 }
 
 #[tokio::test]
 async fn token_lifetimes_are_configurable() {
-    let t =
-        TestServer::start_with(&["--access-token-minutes", "5", "--refresh-token-days", "1"]).await;
+    let t = TestServer::start_with(&["--access-token-minutes", "5", "--refresh-token-days", "1"]).await;
     t.register("alice").await;
     let tokens = t.login("alice").await;
     assert_eq!(tokens["expires_in"], 300);
@@ -719,9 +447,7 @@ async fn changed_hash_parameters_are_applied_at_next_login() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let clock = gatehouse::clock::Clock::pinned(T0);
-    let s1 = gatehouse::server::start(config(&data, &[]), clock.clone())
-        .await
-        .unwrap();
+    let s1 = gatehouse::server::start(config(&data, &[]), clock.clone()).await.unwrap();
     let c1 = Client::new(s1.local_addr(), &ca().ca_der);
     let r = c1
         .call(post_json(
@@ -731,40 +457,14 @@ async fn changed_hash_parameters_are_applied_at_next_login() {
         .await;
     assert_eq!(r.status, 201);
     s1.shutdown().await;
-    let s2 = gatehouse::server::start(config(&data, &["--scrypt-log-n", "5"]), clock)
-        .await
-        .unwrap();
+    let s2 = gatehouse::server::start(config(&data, &["--scrypt-log-n", "5"]), clock).await.unwrap();
     let hash = |s: &gatehouse::server::Server| {
-        s.auth()
-            .store()
-            .read(|r| r.user_by_name("alice"))
-            .unwrap()
-            .unwrap()
-            .password_hash
+        s.auth().store().read(|r| r.user_by_name("alice")).unwrap().unwrap().password_hash
     };
     assert!(hash(&s2).starts_with("$scrypt$ln=4,"));
     let c2 = Client::new(s2.local_addr(), &ca().ca_der);
-    assert_eq!(
-        c2.call(post_form(
-            TOKEN,
-            &[("username", "alice"), ("password", PASSWORD)]
-        ))
-        .await
-        .status,
-        200
-    );
-    assert!(
-        hash(&s2).starts_with("$scrypt$ln=5,"),
-        "rehashed with the configured parameters"
-    );
-    assert_eq!(
-        c2.call(post_form(
-            TOKEN,
-            &[("username", "alice"), ("password", PASSWORD)]
-        ))
-        .await
-        .status,
-        200
-    );
+    assert_eq!(c2.call(post_form(TOKEN, &[("username", "alice"), ("password", PASSWORD)])).await.status, 200);
+    assert!(hash(&s2).starts_with("$scrypt$ln=5,"), "rehashed with the configured parameters");
+    assert_eq!(c2.call(post_form(TOKEN, &[("username", "alice"), ("password", PASSWORD)])).await.status, 200);
     s2.shutdown().await;
 }

@@ -17,10 +17,7 @@ async fn registered_user(t: &TestServer) {
 async fn auth_tokens(t: &TestServer) -> serde_json::Value {
     registered_user(t).await;
     let r = t
-        .call(post_form(
-            "/api/v1/auth/token",
-            &[("username", "testuser"), ("password", "TestPass123!")],
-        ))
+        .call(post_form("/api/v1/auth/token", &[("username", "testuser"), ("password", "TestPass123!")]))
         .await;
     assert_eq!(r.status, 200);
     r.json()
@@ -79,10 +76,7 @@ async fn test_login_wrong_password() {
     let t = TestServer::start().await;
     registered_user(&t).await;
     let r = t
-        .call(post_form(
-            "/api/v1/auth/token",
-            &[("username", "testuser"), ("password", "WrongPass123!")],
-        ))
+        .call(post_form("/api/v1/auth/token", &[("username", "testuser"), ("password", "WrongPass123!")]))
         .await;
     assert_eq!(r.status, 401);
 }
@@ -91,9 +85,7 @@ async fn test_login_wrong_password() {
 async fn test_get_profile_authenticated() {
     let t = TestServer::start().await;
     let tokens = auth_tokens(&t).await;
-    let r = t
-        .call(get("/api/v1/users/me").bearer(tokens["access_token"].as_str().unwrap()))
-        .await;
+    let r = t.call(get("/api/v1/users/me").bearer(tokens["access_token"].as_str().unwrap())).await;
     assert_eq!(r.status, 200);
 }
 
@@ -106,24 +98,15 @@ async fn test_get_profile_no_token() {
 #[tokio::test]
 async fn test_get_profile_invalid_token() {
     let t = TestServer::start().await;
-    assert_eq!(
-        t.call(get("/api/v1/users/me").bearer("invalid-token"))
-            .await
-            .status,
-        401
-    );
+    assert_eq!(t.call(get("/api/v1/users/me").bearer("invalid-token")).await.status, 401);
 }
 
 #[tokio::test]
 async fn test_refresh_success() {
     let t = TestServer::start().await;
     let tokens = auth_tokens(&t).await;
-    let r = t
-        .call(post_json(
-            "/api/v1/auth/refresh",
-            json!({"refresh_token": tokens["refresh_token"]}),
-        ))
-        .await;
+    let r =
+        t.call(post_json("/api/v1/auth/refresh", json!({"refresh_token": tokens["refresh_token"]}))).await;
     assert_eq!(r.status, 200);
     let data = r.json();
     assert_ne!(data["access_token"], tokens["access_token"]);
@@ -135,12 +118,7 @@ async fn test_refresh_reuse_detection() {
     let t = TestServer::start().await;
     let tokens = auth_tokens(&t).await;
     let body = json!({"refresh_token": tokens["refresh_token"]});
-    assert_eq!(
-        t.call(post_json("/api/v1/auth/refresh", body.clone()))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(t.call(post_json("/api/v1/auth/refresh", body.clone())).await.status, 200);
     let r2 = t.call(post_json("/api/v1/auth/refresh", body)).await;
     assert_eq!(r2.status, 401);
     assert!(r2.detail().to_lowercase().contains("reuse"));

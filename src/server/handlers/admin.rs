@@ -32,20 +32,11 @@ fn user_id(req: &Req) -> Result<u64, ApiError> {
 pub fn list(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
     let q = query(&req.head);
     let max = i64::try_from(MAX_PAGE).unwrap_or(100);
-    let (skip, limit) = match (
-        query_int(&q, "skip", 0, 0, i64::MAX),
-        query_int(&q, "limit", max, 0, max),
-    ) {
+    let (skip, limit) = match (query_int(&q, "skip", 0, 0, i64::MAX), query_int(&q, "limit", max, 0, max)) {
         (Ok(s), Ok(l)) => (s, l),
-        (s, l) => {
-            return Err(ApiError::Validation(
-                s.err().into_iter().chain(l.err()).collect(),
-            ))
-        }
+        (s, l) => return Err(ApiError::Validation(s.err().into_iter().chain(l.err()).collect())),
     };
-    let users = state
-        .auth
-        .list_users(skip.unsigned_abs(), limit.unsigned_abs())?;
+    let users = state.auth.list_users(skip.unsigned_abs(), limit.unsigned_abs())?;
     Ok(json(StatusCode::OK, &users_json(&users)))
 }
 
@@ -96,23 +87,15 @@ pub async fn change_role(state: &AppState, req: Req) -> Result<Response<Body>, A
     let target = user_id(&req)?;
     let role = new_role(&req)?;
     let who = req.caller()?.clone();
-    let user = state
-        .blocking(move |auth| auth.change_role(&who, target, role))
-        .await?;
+    let user = state.blocking(move |auth| auth.change_role(&who, target, role)).await?;
     Ok(json(StatusCode::OK, &UserResponse::from(&user)))
 }
 
 /// POST /users/{user_id}/deactivate and /activate.
-pub async fn set_active(
-    state: &AppState,
-    req: Req,
-    active: bool,
-) -> Result<Response<Body>, ApiError> {
+pub async fn set_active(state: &AppState, req: Req, active: bool) -> Result<Response<Body>, ApiError> {
     let target = user_id(&req)?;
     let who = req.caller()?.clone();
-    let user = state
-        .blocking(move |auth| auth.set_active(&who, target, active))
-        .await?;
+    let user = state.blocking(move |auth| auth.set_active(&who, target, active)).await?;
     Ok(json(StatusCode::OK, &UserResponse::from(&user)))
 }
 
@@ -120,9 +103,7 @@ pub async fn set_active(
 pub async fn unlock(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
     let target = user_id(&req)?;
     let who = req.caller()?.clone();
-    let user = state
-        .blocking(move |auth| auth.unlock(&who, target))
-        .await?;
+    let user = state.blocking(move |auth| auth.unlock(&who, target)).await?;
     Ok(json(StatusCode::OK, &UserResponse::from(&user)))
 }
 
@@ -130,13 +111,8 @@ pub async fn unlock(state: &AppState, req: Req) -> Result<Response<Body>, ApiErr
 pub async fn revoke_sessions(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
     let target = user_id(&req)?;
     let who = req.caller()?.clone();
-    state
-        .blocking(move |auth| auth.revoke_sessions(&who, target))
-        .await?;
-    Ok(json(
-        StatusCode::OK,
-        &json!({"detail": "All sessions revoked"}),
-    ))
+    state.blocking(move |auth| auth.revoke_sessions(&who, target)).await?;
+    Ok(json(StatusCode::OK, &json!({"detail": "All sessions revoked"})))
 }
 
 /// GET /dashboard: counts by status and role, from maintained counters.

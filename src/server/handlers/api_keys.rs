@@ -45,22 +45,14 @@ fn info(k: &ApiKeyRecord, role: Role) -> KeyInfo {
 pub async fn generate(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
     let who = req.caller()?.clone();
     let key = state.blocking(move |auth| auth.generate_key(&who)).await?;
-    Ok(no_store(json(
-        StatusCode::OK,
-        &json!({"api_key": key.secret, "message": SHOWN_ONCE}),
-    )))
+    Ok(no_store(json(StatusCode::OK, &json!({"api_key": key.secret, "message": SHOWN_ONCE}))))
 }
 
 /// DELETE /revoke: removes the generated key (404 when there is none).
 pub async fn revoke(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
     let who = req.caller()?.clone();
-    state
-        .blocking(move |auth| auth.revoke_generated_key(&who))
-        .await?;
-    Ok(json(
-        StatusCode::OK,
-        &json!({"detail": "API key revoked successfully"}),
-    ))
+    state.blocking(move |auth| auth.revoke_generated_key(&who)).await?;
+    Ok(json(StatusCode::OK, &json!({"detail": "API key revoked successfully"})))
 }
 
 /// GET / → the caller's keys, metadata only.
@@ -82,9 +74,7 @@ pub async fn create(state: &AppState, req: Req) -> Result<Response<Body>, ApiErr
     };
     f.finish()?;
     let role = who.user.role;
-    let key = state
-        .blocking(move |auth| auth.create_key(&who, &request))
-        .await?;
+    let key = state.blocking(move |auth| auth.create_key(&who, &request)).await?;
     let mut body = serde_json::to_value(info(&key.record, role)).unwrap_or_default();
     body["api_key"] = json!(key.secret);
     body["message"] = json!(SHOWN_ONCE);
@@ -95,8 +85,6 @@ pub async fn create(state: &AppState, req: Req) -> Result<Response<Body>, ApiErr
 pub async fn delete(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
     let who = req.caller()?.clone();
     let id = req.param("key_id").to_owned();
-    state
-        .blocking(move |auth| auth.delete_key(&who, &id))
-        .await?;
+    state.blocking(move |auth| auth.delete_key(&who, &id)).await?;
     Ok(json(StatusCode::OK, &json!({"detail": "API key deleted"})))
 }

@@ -43,11 +43,7 @@ fn password_form(req: &Req) -> Result<PasswordForm, ApiError> {
         };
     }
     result?;
-    Ok(PasswordForm {
-        username,
-        password,
-        scopes: scope.split_whitespace().map(str::to_owned).collect(),
-    })
+    Ok(PasswordForm { username, password, scopes: scope.split_whitespace().map(str::to_owned).collect() })
 }
 
 /// The tutorial's TokenResponse, fields in its order.
@@ -75,28 +71,14 @@ fn token_response(pair: &TokenPair) -> Response<Body> {
 
 fn set_session_cookies(r: &mut Response<Body>, state: &AppState, pair: &TokenPair) {
     let policy = state.auth.policy();
-    set_cookie(
-        r,
-        "access_token",
-        &format!("Bearer {}", pair.access_token),
-        policy.access_ttl.as_secs(),
-        "/",
-    );
-    set_cookie(
-        r,
-        "refresh_token",
-        &pair.refresh_token,
-        policy.refresh_ttl.as_secs(),
-        REFRESH_COOKIE_PATH,
-    );
+    set_cookie(r, "access_token", &format!("Bearer {}", pair.access_token), policy.access_ttl.as_secs(), "/");
+    set_cookie(r, "refresh_token", &pair.refresh_token, policy.refresh_ttl.as_secs(), REFRESH_COOKIE_PATH);
 }
 
 /// POST /token: form `username, password, scope?, grant_type?` → TokenResponse.
 pub async fn token(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
     let f = password_form(&req)?;
-    let pair = state
-        .hashing(move |auth| auth.login(&f.username, &f.password, &f.scopes))
-        .await?;
+    let pair = state.hashing(move |auth| auth.login(&f.username, &f.password, &f.scopes)).await?;
     Ok(token_response(&pair))
 }
 
@@ -104,9 +86,7 @@ pub async fn token(state: &AppState, req: Req) -> Result<Response<Body>, ApiErro
 /// cookies (the refresh cookie only on the refresh path) instead of the body.
 pub async fn login(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
     let f = password_form(&req)?;
-    let pair = state
-        .hashing(move |auth| auth.login(&f.username, &f.password, &f.scopes))
-        .await?;
+    let pair = state.hashing(move |auth| auth.login(&f.username, &f.password, &f.scopes)).await?;
     let mut r = no_store(json(
         StatusCode::OK,
         &json!({"detail": "Login successful", "username": pair.user.username}),
@@ -153,13 +133,8 @@ pub async fn refresh(state: &AppState, req: Req) -> Result<Response<Body>, ApiEr
 pub async fn logout(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
     let who = req.caller()?.clone();
     let (token, _) = refresh_token_input(&req)?;
-    state
-        .blocking(move |auth| auth.logout(&who, &token))
-        .await?;
-    Ok(json(
-        StatusCode::OK,
-        &json!({"detail": "Successfully logged out"}),
-    ))
+    state.blocking(move |auth| auth.logout(&who, &token)).await?;
+    Ok(json(StatusCode::OK, &json!({"detail": "Successfully logged out"})))
 }
 
 /// POST /change-password (Bearer): `current_password, new_password`.
@@ -169,11 +144,6 @@ pub async fn change_password(state: &AppState, req: Req) -> Result<Response<Body
     let current = f.required("current_password");
     let new = f.required("new_password");
     f.finish()?;
-    state
-        .hashing(move |auth| auth.change_password(&who, &current, &new))
-        .await?;
-    Ok(json(
-        StatusCode::OK,
-        &json!({"detail": "Password changed. Please log in again on all devices."}),
-    ))
+    state.hashing(move |auth| auth.change_password(&who, &current, &new)).await?;
+    Ok(json(StatusCode::OK, &json!({"detail": "Password changed. Please log in again on all devices."})))
 }

@@ -11,8 +11,5 @@ pub fn get(state: &AppState) -> Result<Response<Body>, ApiError> {
     if !state.auth.store().is_healthy() {
         return Err(ApiError::Unavailable);
     }
-    Ok(json(
-        StatusCode::OK,
-        &json!({"status": "healthy", "version": env!("CARGO_PKG_VERSION")}),
-    ))
+    Ok(json(StatusCode::OK, &json!({"status": "healthy", "version": env!("CARGO_PKG_VERSION")})))
 }

@@ -26,35 +26,22 @@ pub async fn register(state: &AppState, req: Req) -> Result<Response<Body>, ApiE
 
 /// GET /me (Bearer or API key).
 pub fn me(req: Req) -> Result<Response<Body>, ApiError> {
-    Ok(json(
-        StatusCode::OK,
-        &UserResponse::from(&req.caller()?.user),
-    ))
+    Ok(json(StatusCode::OK, &UserResponse::from(&req.caller()?.user)))
 }
 
 /// PUT /me: `full_name?`, `email?`; anything else (role, is_active...) is ignored.
 pub async fn update_me(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
     let who = req.caller()?.clone();
     let mut f = Fields::new(json_object(&req.head, &req.body)?);
-    let update = ProfileUpdate {
-        full_name: f.optional("full_name"),
-        email: f.optional("email"),
-    };
+    let update = ProfileUpdate { full_name: f.optional("full_name"), email: f.optional("email") };
     f.finish()?;
-    let user = state
-        .blocking(move |auth| auth.update_profile(&who, &update))
-        .await?;
+    let user = state.blocking(move |auth| auth.update_profile(&who, &update)).await?;
     Ok(json(StatusCode::OK, &UserResponse::from(&user)))
 }
 
 /// DELETE /me: deactivates the account (soft delete, as the tutorial does).
 pub async fn delete_me(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
     let who = req.caller()?.clone();
-    state
-        .blocking(move |auth| auth.deactivate_self(&who))
-        .await?;
-    Ok(json(
-        StatusCode::OK,
-        &json!({"detail": "Account deactivated successfully"}),
-    ))
+    state.blocking(move |auth| auth.deactivate_self(&who)).await?;
+    Ok(json(StatusCode::OK, &json!({"detail": "Account deactivated successfully"})))
 }
