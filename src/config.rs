@@ -385,6 +385,14 @@ mod tests {
     }
 
     #[test]
+    fn wildcard_cors_with_credentials_is_refused_with_a_reason() {
+        let e = Config::from_args(&args(&["--cors-origin", "*"])).unwrap_err().to_string();
+        assert!(e.contains("--cors-origin") && e.contains("credentials"), "{e}");
+        assert!(Config::from_args(&args(&["--cors-origin", "https://app.example.com:8080"])).is_ok());
+        assert!(Config::from_args(&args(&["--cors-origin", "https://app.example.com/path"])).is_err());
+    }
+
+    #[test]
     fn rates() {
         assert_eq!(Rate::parse("off").unwrap(), None);
         assert_eq!(Rate::parse("100/minute").unwrap().map(|r| r.count), Some(100));

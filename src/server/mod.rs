@@ -10,6 +10,7 @@
 //! h2 by ALPN/preface) with a header-read timeout → [`router::handle`] per request.
 
 pub mod client;
+pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod handlers;
@@ -103,6 +104,7 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Server> {
         max_body: crate::config::MAX_BODY_BYTES,
         limits: state::RateLimiters::new(&config.rate_limits),
         trusted_proxies: config.trusted_proxies.clone(),
+        cors: cors::Cors::new(&config.cors_origins),
     });
     let listener = TcpListener::bind(config.listen)
         .await

@@ -283,6 +283,11 @@ where
     let (head, body) = req.into_parts();
     let method = head.method.clone();
     let client = client_ip(&head, peer.ip(), &state.trusted_proxies);
+    let origin = head.headers.get(hyper::header::ORIGIN).cloned();
+    if let Some(mut resp) = state.cors.preflight(&head) {
+        security_headers(&mut resp, state.tls);
+        return resp;
+    }
     let mut rate = None;
     let outcome = async {
         let (route, params) = find(&head.method, head.uri.path())?;
@@ -296,6 +301,7 @@ where
     if let Some(d) = rate {
         rate_headers(&mut resp, &d);
     }
+    state.cors.decorate(origin.as_ref(), &mut resp);
     security_headers(&mut resp, state.tls);
     tracing::debug!(request_id = id, %method, status = resp.status().as_u16(), "request");
     resp

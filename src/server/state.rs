@@ -25,6 +25,8 @@ pub struct AppState {
     pub limits: RateLimiters,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<Cidr>,
+    /// Allowed browser origins.
+    pub cors: super::cors::Cors,
 }
 
 /// Keys tracked per limiter at most (a few MiB each, whatever the traffic).

@@ -120,3 +120,79 @@ async fn forwarded_for_is_ignored_unless_the_peer_is_trusted() {
     t.check(wrong_login().header("x-forwarded-for", "203.0.113.9"), 401, None).await;
     t.check(wrong_login().header("x-forwarded-for", "198.51.100.1, 203.0.113.1"), 429, None).await;
 }
+
+#[tokio::test]
+async fn cors_only_for_configured_origins() {
+    let t = TestServer::start_with(&["--cors-origin", "https://app.example.com"]).await;
+    let preflight = |origin: &str| {
+        get(ME)
+            .method("OPTIONS")
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+    };
+    let r = t.check(preflight("https://app.example.com"), 200, None).await;
+    assert_eq!(r.header("access-control-allow-origin").as_deref(), Some("https://app.example.com"));
+    assert_eq!(r.header("access-control-allow-credentials").as_deref(), Some("true"));
+    assert_eq!(r.header("access-control-allow-methods").as_deref(), Some("GET, POST, PUT, DELETE, PATCH"));
+    assert_eq!(
+        r.header("access-control-allow-headers").as_deref(),
+        Some("Authorization, Content-Type, X-API-Key, X-Request-ID")
+    );
+    assert_eq!(r.header("access-control-max-age").as_deref(), Some("600"));
+    let r = t.call(preflight("https://evil.example")).await;
+    assert_eq!(r.status, 400);
+    assert!(r.header("access-control-allow-origin").is_none());
+
+    let token = t.user_token("alice").await;
+    let r = t.check(get(ME).bearer(&token).header("origin", "https://app.example.com"), 200, None).await;
+    assert_eq!(r.header("access-control-allow-origin").as_deref(), Some("https://app.example.com"));
+    assert_eq!(r.header("access-control-allow-credentials").as_deref(), Some("true"));
+    assert_eq!(
+        r.header("access-control-expose-headers").as_deref(),
+        Some("X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset")
+    );
+    let r = t.check(get(ME).bearer(&token).header("origin", "https://evil.example"), 200, None).await;
+    assert!(r.header("access-control-allow-origin").is_none());
+    assert!(r.header("access-control-allow-credentials").is_none());
+    // Errors carry CORS headers too, so the browser app can read the detail.
+    let r = t.check(get(ME).header("origin", "https://app.example.com"), 401, None).await;
+    assert_eq!(r.header("access-control-allow-origin").as_deref(), Some("https://app.example.com"));
+}
+
+#[tokio::test]
+async fn no_cors_headers_without_configured_origins() {
+    let t = TestServer::start().await;
+    let r = t.call(get("/health").header("origin", "https://app.example.com")).await;
+    assert!(r.header("access-control-allow-origin").is_none());
+    let r = t
+        .call(
+            get("/health")
+                .method("OPTIONS")
+                .header("origin", "https://x")
+                .header("access-control-request-method", "GET"),
+        )
+        .await;
+    assert_eq!(r.status, 405);
+}
+
+#[tokio::test]
+async fn security_headers_on_every_response() {
+    let t = TestServer::start().await;
+    for call in [get("/health"), get("/nope"), get(ME), post_json("/api/v1/users/register", json!({}))] {
+        let r = t.call(call).await;
+        assert_eq!(
+            r.header("content-security-policy").as_deref(),
+            Some("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; connect-src 'self'")
+        );
+        assert_eq!(r.header("x-frame-options").as_deref(), Some("DENY"));
+        assert_eq!(r.header("x-content-type-options").as_deref(), Some("nosniff"));
+        assert_eq!(r.header("referrer-policy").as_deref(), Some("strict-origin-when-cross-origin"));
+        assert!(r.header("permissions-policy").unwrap().contains("camera=()"));
+        assert_eq!(
+            r.header("strict-transport-security").as_deref(),
+            Some("max-age=31536000; includeSubDomains")
+        );
+        assert!(r.header("server").is_none());
+    }
+}
