@@ -116,6 +116,13 @@ pub struct ServeArgs {
     /// How long a locked account stays locked, in minutes.
     #[arg(long, env = "GATEHOUSE_LOCKOUT_MINUTES", default_value_t = 30)]
     pub lockout_minutes: u64,
+    /// Days audit-log entries are kept before the cleanup task deletes them.
+    #[arg(long, env = "GATEHOUSE_AUDIT_RETENTION_DAYS", default_value_t = 90)]
+    pub audit_retention_days: u64,
+    /// Minutes between cleanup passes (expired sessions, revoked tokens, old audit
+    /// entries, idle rate-limit entries); one also runs at start-up.
+    #[arg(long, env = "GATEHOUSE_CLEANUP_INTERVAL_MINUTES", default_value_t = 10)]
+    pub cleanup_interval_minutes: u64,
     /// Token issuer (`iss`). Default: https://<first --hostname or localhost>.
     #[arg(long, env = "GATEHOUSE_ISSUER")]
     pub issuer: Option<String>,

@@ -169,6 +169,8 @@ pub struct Config {
     pub issuer: String,
     /// Connection limits.
     pub limits: ConnLimits,
+    /// Time between cleanup passes.
+    pub cleanup_interval: Duration,
 }
 
 /// All problems found in the options.
@@ -280,6 +282,8 @@ impl Config {
         positive(&mut errs, "access-token-minutes", a.access_token_minutes);
         positive(&mut errs, "refresh-token-days", a.refresh_token_days);
         positive(&mut errs, "lockout-minutes", a.lockout_minutes);
+        positive(&mut errs, "audit-retention-days", a.audit_retention_days);
+        positive(&mut errs, "cleanup-interval-minutes", a.cleanup_interval_minutes);
         positive(&mut errs, "tls-handshake-timeout", a.tls_handshake_timeout_secs);
         positive(&mut errs, "header-timeout", a.header_timeout_secs);
         positive(&mut errs, "idle-timeout", a.idle_timeout_secs);
@@ -311,7 +315,9 @@ impl Config {
                 refresh_ttl: Duration::from_secs(a.refresh_token_days.saturating_mul(86_400)),
                 max_failed_logins: a.max_failed_logins,
                 lockout: mins(a.lockout_minutes),
+                audit_retention: Duration::from_secs(a.audit_retention_days.saturating_mul(86_400)),
             },
+            cleanup_interval: mins(a.cleanup_interval_minutes),
             issuer,
             limits: ConnLimits {
                 max_connections: a.max_connections,

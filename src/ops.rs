@@ -5,7 +5,7 @@ use crate::cli::{UserAddArgs, UserSetRoleArgs};
 use crate::clock::Clock;
 use crate::crypto::password::{HashParams, PasswordHasherConfig};
 use crate::domain::users::NewUser;
-use crate::domain::{Auth, Error, Policy};
+use crate::domain::{Auth, Ctx, Error, Policy};
 use crate::store::records::Role;
 use crate::store::Store;
 use anyhow::{anyhow, bail, Context};
@@ -28,7 +28,7 @@ fn open_auth(data_dir: &std::path::Path, params: HashParams) -> anyhow::Result<A
 pub fn user_set_role(args: &UserSetRoleArgs) -> anyhow::Result<()> {
     let role = parse_role(&args.role)?;
     let auth = open_auth(&args.data_dir, HashParams::DEFAULT)?;
-    match auth.set_role_by_name(&args.name, role) {
+    match auth.set_role_by_name(&Ctx::cli(), &args.name, role) {
         Ok(u) => {
             println!("{} is now {} (their access tokens are revoked)", u.username, u.role.as_str());
             Ok(())
@@ -60,7 +60,7 @@ pub fn user_add(args: &UserAddArgs) -> anyhow::Result<()> {
         password,
         full_name: args.full_name.clone(),
     };
-    match auth.create_user(&req, role) {
+    match auth.create_user(&Ctx::cli(), &req, role) {
         Ok(u) => {
             println!("created user {} (id {}, role {})", u.username, u.id, u.role.as_str());
             Ok(())

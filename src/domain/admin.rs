@@ -4,8 +4,8 @@
 //! *whom* they may act on (not yourself, not a super_admin) are here.
 
 use super::access::Principal;
-use super::{Auth, Error};
-use crate::store::records::{Role, Stats, User};
+use super::{Auth, Ctx, Error};
+use crate::store::records::{AuditEvent, Role, Stats, User};
 
 /// Largest page the admin list returns (`limit` above it is a 422).
 pub const MAX_PAGE: u64 = 100;
@@ -42,28 +42,31 @@ impl Auth {
     /// PUT /admin/users/{id}/role, with the tutorial's rules in its order: not your
     /// own role (400), never super_admin (403), the user must exist (404), a
     /// super_admin cannot be changed (403). The user's access tokens are revoked.
-    pub fn change_role(&self, actor: &Principal, target: u64, role: Role) -> Result<User, Error> {
+    pub fn change_role(&self, ctx: &Ctx, actor: &Principal, target: u64, role: Role) -> Result<User, Error> {
         if target == actor.user.id {
             return Err(Error::BadRequest("Cannot change your own role"));
         }
         if role == Role::SuperAdmin {
             return Err(Error::Forbidden(SUPER_ADMIN_ONLY_CLI.into()));
         }
-        self.modify(actor, target, |u| {
+        self.modify(ctx, actor, target, AuditEvent::RoleChanged, |u| {
+            let detail = format!("{} -> {}", u.role.as_str(), role.as_str());
             if u.role != role {
                 u.role = role;
                 u.token_version = u.token_version.wrapping_add(1);
             }
+            detail
         })
     }
 
     /// Deactivates (`false`) or reactivates (`true`) another user. Deactivation
     /// revokes every token and session the user holds.
-    pub fn set_active(&self, actor: &Principal, target: u64, active: bool) -> Result<User, Error> {
+    pub fn set_active(&self, ctx: &Ctx, actor: &Principal, target: u64, active: bool) -> Result<User, Error> {
         if target == actor.user.id {
             return Err(Error::BadRequest("Cannot change your own account status here"));
         }
-        self.modify(actor, target, |u| {
+        let event = if active { AuditEvent::AccountReactivated } else { AuditEvent::AccountDeactivated };
+        self.modify(ctx, actor, target, event, |u| {
             if u.is_active != active {
                 u.is_active = active;
                 u.token_version = u.token_version.wrapping_add(1);
@@ -73,53 +76,68 @@ impl Auth {
                 u.failed_logins = 0;
                 u.locked_until = None;
             }
+            String::new()
         })
     }
 
     /// Clears a lockout and the failure counter.
-    pub fn unlock(&self, actor: &Principal, target: u64) -> Result<User, Error> {
-        self.modify(actor, target, |u| {
+    pub fn unlock(&self, ctx: &Ctx, actor: &Principal, target: u64) -> Result<User, Error> {
+        self.modify(ctx, actor, target, AuditEvent::AccountUnlocked, |u| {
+            let detail = format!("{} failed logins cleared", u.failed_logins);
             u.failed_logins = 0;
             u.locked_until = None;
+            detail
         })
     }
 
     /// Revokes every access token and refresh session of a user.
-    pub fn revoke_sessions(&self, actor: &Principal, target: u64) -> Result<User, Error> {
-        self.modify(actor, target, |u| {
+    pub fn revoke_sessions(&self, ctx: &Ctx, actor: &Principal, target: u64) -> Result<User, Error> {
+        self.modify(ctx, actor, target, AuditEvent::TokenRevoked, |u| {
             u.token_version = u.token_version.wrapping_add(1);
             u.session_epoch = u.session_epoch.wrapping_add(1);
+            "all sessions and access tokens".into()
         })
     }
 
     /// Loads `target`, refuses to touch a super_admin unless the actor is one, applies
-    /// `change` and stores the result, all in one transaction.
-    fn modify(&self, actor: &Principal, target: u64, change: impl FnOnce(&mut User)) -> Result<User, Error> {
+    /// `change` and stores the result with an audit entry naming the actor, all in one
+    /// transaction. `change` returns the entry's detail.
+    fn modify(
+        &self,
+        ctx: &Ctx,
+        actor: &Principal,
+        target: u64,
+        event: AuditEvent,
+        change: impl FnOnce(&mut User) -> String,
+    ) -> Result<User, Error> {
         self.store.write(|tx| {
-            let Some(mut u) = tx.user(target)? else {
-                return Err(Error::NotFound("User not found"));
-            };
+            let Some(mut u) = tx.user(target)? else { return Err(Error::NotFound("User not found")) };
             if u.role == Role::SuperAdmin && actor.user.role != Role::SuperAdmin {
                 return Err(Error::Forbidden(PROTECTED.into()));
             }
-            change(&mut u);
+            let what = change(&mut u);
             u.updated_at = self.clock.now_micros();
             tx.update_user(&u)?;
+            let by = format!("by {} (id {})", actor.user.username, actor.user.id);
+            let detail = if what.is_empty() { by } else { format!("{what}; {by}") };
+            tx.append_audit(&self.audit_record(ctx, event, Some(&u), Some(detail)))?;
             Ok(u)
         })
     }
 
     /// The operator's `user set-role`: any role, including super_admin, no HTTP rules.
-    pub fn set_role_by_name(&self, username: &str, role: Role) -> Result<User, Error> {
+    pub fn set_role_by_name(&self, ctx: &Ctx, username: &str, role: Role) -> Result<User, Error> {
         self.store.write(|tx| {
             let Some(mut u) = tx.user_by_name(username)? else {
                 return Err(Error::NotFound("User not found"));
             };
             if u.role != role {
+                let detail = format!("{} -> {}; by the operator", u.role.as_str(), role.as_str());
                 u.role = role;
                 u.token_version = u.token_version.wrapping_add(1);
                 u.updated_at = self.clock.now_micros();
                 tx.update_user(&u)?;
+                tx.append_audit(&self.audit_record(ctx, AuditEvent::RoleChanged, Some(&u), Some(detail)))?;
             }
             Ok(u)
         })

@@ -10,10 +10,10 @@
 use super::access::{Credential, Principal};
 use super::roles::{allowed_scopes, scope_allowed};
 use super::validation::FieldError;
-use super::{Auth, Error};
+use super::{Auth, Ctx, Error};
 use crate::clock::Micros;
 use crate::crypto::secrets::{constant_time_eq, hex, new_api_key, random_bytes, sha256, API_KEY_PREFIX};
-use crate::store::records::ApiKeyRecord;
+use crate::store::records::{ApiKeyRecord, AuditEvent, AuditRecord};
 use crate::store::StoreError;
 
 /// Most keys one user may hold.
@@ -86,13 +86,13 @@ fn validate(req: &KeyRequest, role: crate::store::records::Role) -> Result<(), E
 impl Auth {
     /// The tutorial's POST /api-keys/generate: a new key with the owner's full rights,
     /// replacing the previous generated key (named keys are left alone).
-    pub fn generate_key(&self, who: &Principal) -> Result<NewKey, Error> {
+    pub fn generate_key(&self, ctx: &Ctx, who: &Principal) -> Result<NewKey, Error> {
         let req = KeyRequest { name: "generated".into(), scopes: None, expires_in: None };
-        self.insert_key(who, &req, true)
+        self.insert_key(ctx, who, &req, true)
     }
 
     /// The tutorial's DELETE /api-keys/revoke: removes the generated key.
-    pub fn revoke_generated_key(&self, who: &Principal) -> Result<(), Error> {
+    pub fn revoke_generated_key(&self, ctx: &Ctx, who: &Principal) -> Result<(), Error> {
         self.store.write(|tx| {
             let legacy: Vec<_> = tx.api_keys_of(who.user.id)?.into_iter().filter(|(_, k)| k.legacy).collect();
             if legacy.is_empty() {
@@ -100,18 +100,30 @@ impl Auth {
             }
             for (hash, key) in legacy {
                 tx.delete_api_key(&hash, &key)?;
+                tx.append_audit(&self.key_event(ctx, who, AuditEvent::ApiKeyRevoked, &key))?;
             }
             Ok(())
         })
     }
 
     /// Creates a named key with optional scopes (a subset of the owner's) and expiry.
-    pub fn create_key(&self, who: &Principal, req: &KeyRequest) -> Result<NewKey, Error> {
+    pub fn create_key(&self, ctx: &Ctx, who: &Principal, req: &KeyRequest) -> Result<NewKey, Error> {
         validate(req, who.user.role)?;
-        self.insert_key(who, req, false)
+        self.insert_key(ctx, who, req, false)
     }
 
-    fn insert_key(&self, who: &Principal, req: &KeyRequest, legacy: bool) -> Result<NewKey, Error> {
+    fn key_event(&self, ctx: &Ctx, who: &Principal, event: AuditEvent, key: &ApiKeyRecord) -> AuditRecord {
+        let detail = format!("key {} ({}, {})", key.id, key.name, key.prefix);
+        self.audit_record(ctx, event, Some(&who.user), Some(detail))
+    }
+
+    fn insert_key(
+        &self,
+        ctx: &Ctx,
+        who: &Principal,
+        req: &KeyRequest,
+        legacy: bool,
+    ) -> Result<NewKey, Error> {
         let secret = new_api_key().map_err(rand_err)?;
         let (hash, verifier) = digest(&secret);
         let now = self.clock.now_micros();
@@ -134,11 +146,13 @@ impl Auth {
             if legacy {
                 for (h, k) in existing.iter().filter(|(_, k)| k.legacy) {
                     tx.delete_api_key(h, k)?;
+                    tx.append_audit(&self.key_event(ctx, who, AuditEvent::ApiKeyRevoked, k))?;
                 }
             } else if existing.len() >= MAX_KEYS_PER_USER {
                 return Err(Error::BadRequest("Too many API keys: delete one first (limit 100)"));
             }
             tx.put_api_key(&hash, &record)?;
+            tx.append_audit(&self.key_event(ctx, who, AuditEvent::ApiKeyGenerated, &record))?;
             Ok(())
         })?;
         Ok(NewKey { secret, record })
@@ -160,13 +174,14 @@ impl Auth {
     }
 
     /// Deletes one of the caller's keys by id.
-    pub fn delete_key(&self, who: &Principal, id: &str) -> Result<(), Error> {
+    pub fn delete_key(&self, ctx: &Ctx, who: &Principal, id: &str) -> Result<(), Error> {
         self.store.write(|tx| {
             let found = tx.api_keys_of(who.user.id)?.into_iter().find(|(_, k)| k.id == id);
             let Some((hash, key)) = found else {
                 return Err(Error::NotFound("API key not found"));
             };
             tx.delete_api_key(&hash, &key)?;
+            tx.append_audit(&self.key_event(ctx, who, AuditEvent::ApiKeyRevoked, &key))?;
             Ok(())
         })
     }

@@ -8,6 +8,7 @@
 pub mod access;
 pub mod admin;
 pub mod api_keys;
+pub mod audit;
 pub mod roles;
 pub mod sessions;
 pub mod users;
@@ -19,6 +20,7 @@ use crate::crypto::jwt::{self, Keyring, PublicKey};
 use crate::crypto::password::{PasswordError, PasswordHasherConfig};
 use crate::store::records::{KeySet, KeyState, SigningKeyRecord, User};
 use crate::store::{Store, StoreError};
+pub use audit::Ctx;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -82,6 +84,8 @@ pub struct Policy {
     pub max_failed_logins: u32,
     /// How long a lock lasts.
     pub lockout: Duration,
+    /// How long audit entries are kept.
+    pub audit_retention: Duration,
 }
 
 impl Default for Policy {
@@ -91,6 +95,7 @@ impl Default for Policy {
             refresh_ttl: Duration::from_secs(7 * 24 * 3600),
             max_failed_logins: 5,
             lockout: Duration::from_secs(30 * 60),
+            audit_retention: Duration::from_secs(90 * 86_400),
         }
     }
 }
@@ -105,6 +110,8 @@ pub struct Auth {
     policy: Policy,
     /// API-key id → (lookup id, last use), written back by [`Auth::flush_key_usage`].
     key_usage: Mutex<HashMap<String, ([u8; 16], Micros)>>,
+    /// Audit entries waiting to be written (see [`audit`]).
+    audit_queue: Mutex<audit::AuditQueue>,
 }
 
 impl Auth {
@@ -124,6 +131,7 @@ impl Auth {
             clock,
             policy,
             key_usage: Mutex::new(HashMap::new()),
+            audit_queue: Mutex::new(audit::AuditQueue::default()),
         })
     }
 
@@ -152,6 +160,23 @@ impl Auth {
 
     fn user_or_internal(tx_user: Option<User>, id: u64) -> Result<User, Error> {
         tx_user.ok_or_else(|| Error::Internal(format!("user {id} missing")))
+    }
+}
+
+impl Auth {
+    /// One cleanup batch: at most `max` expired refresh sessions, expired denylist
+    /// entries and audit entries past retention, in one write transaction.
+    pub fn cleanup_batch(&self, max: usize) -> Result<crate::store::Swept, Error> {
+        let now = self.clock.now_secs();
+        let retention = i64::try_from(self.policy.audit_retention.as_micros()).unwrap_or(i64::MAX);
+        let cutoff = self.clock.now_micros().saturating_sub(retention);
+        self.store.write(|tx| {
+            Ok(crate::store::Swept {
+                refresh: tx.purge_refresh(now, max)?,
+                denylist: tx.purge_denylist(now, max)?,
+                audit: tx.purge_audit(cutoff, max)?,
+            })
+        })
     }
 }
 

@@ -9,12 +9,12 @@
 
 use super::access::{Credential, Principal};
 use super::roles::{grant_scopes, narrow_scopes};
-use super::{validation, Auth, Error, BAD_CREDENTIALS};
+use super::{validation, Auth, Ctx, Error, BAD_CREDENTIALS};
 use crate::clock::Micros;
 use crate::crypto::jwt::{Claims, TokenKind};
 use crate::crypto::password::Verdict;
 use crate::crypto::secrets::{sha256, uuid_v4};
-use crate::store::records::{RefreshSession, RefreshState, User};
+use crate::store::records::{AuditEvent, RefreshSession, RefreshState, User};
 
 /// An access and refresh token issued together.
 #[derive(Debug, Clone)]
@@ -63,20 +63,34 @@ fn is_locked(u: &User, now: Micros) -> bool {
 impl Auth {
     /// Password login (hashes: call with a hashing permit). Unknown, deactivated and
     /// locked accounts spend the same hash work and get the same error as a wrong
-    /// password. The failure counter is read and written in the same transaction
-    /// that records the result, so parallel guesses cannot exceed the limit.
+    /// password.
     pub fn login(
         &self,
+        ctx: &Ctx,
         username: &str,
         password: &str,
-        requested_scopes: &[String],
+        scopes: &[String],
     ) -> Result<TokenPair, Error> {
         validation::presented_password("password", password).map_err(|e| Error::Invalid(vec![e]))?;
         let now = self.clock.now_micros();
         let found = self.store.read(|r| r.user_by_name(username))?;
-        let Some(seen) = found.filter(|u| u.is_active && !is_locked(u, now)) else {
-            self.passwords.burn(password);
-            return Err(Error::Unauthenticated(BAD_CREDENTIALS));
+        let seen = match found {
+            Some(u) if u.is_active && !is_locked(&u, now) => u,
+            other => {
+                self.passwords.burn(password);
+                let why = match &other {
+                    None => "unknown user",
+                    Some(u) if !u.is_active => "account deactivated",
+                    Some(_) => "account locked",
+                };
+                let mut rec =
+                    self.audit_record(ctx, AuditEvent::LoginFailure, other.as_ref(), Some(why.into()));
+                if other.is_none() {
+                    rec.username = Some(username.chars().take(64).collect());
+                }
+                self.audit_later(rec);
+                return Err(Error::Unauthenticated(BAD_CREDENTIALS));
+            }
         };
         let verdict = self.passwords.verify(password, &seen.password_hash);
         let rehash = match verdict {
@@ -84,12 +98,36 @@ impl Auth {
             _ => None,
         };
         let correct = matches!(verdict, Verdict::Match { .. });
-        let outcome = self.store.write(|tx| {
+        match self.record_login(ctx, &seen, correct, rehash, scopes)? {
+            LoginOutcome::Success(i) => self.sign_pair(i.user, &i.jti, &i.session),
+            LoginOutcome::Refused => Err(Error::Unauthenticated(BAD_CREDENTIALS)),
+        }
+    }
+
+    /// The write half of a login: the failure counter is read and written in the same
+    /// transaction that records the result, so parallel guesses cannot exceed the
+    /// limit; a success resets it, records the time and opens a refresh session.
+    fn record_login(
+        &self,
+        ctx: &Ctx,
+        seen: &User,
+        correct: bool,
+        rehash: Option<String>,
+        scopes: &[String],
+    ) -> Result<LoginOutcome, Error> {
+        self.store.write(|tx| {
             let mut u = Self::user_or_internal(tx.user(seen.id)?, seen.id)?;
             let now = self.clock.now_micros();
             // Re-check inside the transaction: another request may have locked,
-            // deactivated or changed the password since the read above.
+            // deactivated or changed the password since the caller's read.
             if !u.is_active || is_locked(&u, now) || u.password_hash != seen.password_hash {
+                let rec = self.audit_record(
+                    ctx,
+                    AuditEvent::LoginFailure,
+                    Some(&u),
+                    Some("account state changed".into()),
+                );
+                tx.append_audit(&rec)?;
                 return Ok(LoginOutcome::Refused);
             }
             if u.locked_until.is_some() {
@@ -100,10 +138,18 @@ impl Auth {
             u.updated_at = now;
             if !correct {
                 u.failed_logins = u.failed_logins.saturating_add(1);
+                let rec =
+                    self.audit_record(ctx, AuditEvent::LoginFailure, Some(&u), Some("wrong password".into()));
+                tx.append_audit(&rec)?;
                 let max = self.policy.max_failed_logins;
                 if max > 0 && u.failed_logins >= max {
                     u.locked_until = Some(now.saturating_add(micros(self.policy.lockout)));
-                    tracing::warn!(user_id = u.id, "account locked after {} failed logins", u.failed_logins);
+                    let why = format!(
+                        "{} failed logins; locked for {} s",
+                        u.failed_logins,
+                        self.policy.lockout.as_secs()
+                    );
+                    tx.append_audit(&self.audit_record(ctx, AuditEvent::AccountLocked, Some(&u), Some(why)))?;
                 }
                 tx.update_user(&u)?;
                 return Ok(LoginOutcome::Refused);
@@ -114,21 +160,18 @@ impl Auth {
                 u.password_hash = h;
             }
             tx.update_user(&u)?;
-            let scopes = grant_scopes(u.role, requested_scopes);
+            let scopes = grant_scopes(u.role, scopes);
             let (jti, key, session) = self.new_session(&u, scopes, None)?;
             tx.put_refresh(&key, &session)?;
+            tx.append_audit(&self.audit_record(ctx, AuditEvent::LoginSuccess, Some(&u), None))?;
             Ok::<_, Error>(LoginOutcome::Success(Box::new(Issued { user: u, jti, session })))
-        })?;
-        match outcome {
-            LoginOutcome::Success(i) => self.sign_pair(i.user, &i.jti, &i.session),
-            LoginOutcome::Refused => Err(Error::Unauthenticated(BAD_CREDENTIALS)),
-        }
+        })
     }
 
     /// Exchanges a refresh token for a new pair (one atomic write). Presenting a
     /// token that was already exchanged revokes every session and access token of
     /// its owner.
-    pub fn refresh(&self, token: &str) -> Result<TokenPair, Error> {
+    pub fn refresh(&self, ctx: &Ctx, token: &str) -> Result<TokenPair, Error> {
         let claims = self
             .keyring()
             .verify(token, self.clock.now_secs())
@@ -146,7 +189,16 @@ impl Auth {
                     u.token_version = u.token_version.wrapping_add(1);
                     u.updated_at = self.clock.now_micros();
                     tx.update_user(&u)?;
-                    tracing::warn!(user_id = u.id, family = %s.family, "refresh token reuse detected; all sessions revoked");
+                    let why = format!(
+                        "spent refresh token of session family {} presented again; all sessions revoked",
+                        s.family
+                    );
+                    tx.append_audit(&self.audit_record(
+                        ctx,
+                        AuditEvent::TokenReuseDetected,
+                        Some(&u),
+                        Some(why),
+                    ))?;
                     return Ok(RefreshOutcome::Reuse);
                 }
                 RefreshState::Revoked => return Ok(RefreshOutcome::Revoked),
@@ -163,6 +215,7 @@ impl Auth {
             let scopes = narrow_scopes(u.role, &s.scopes);
             let (jti, new_key, session) = self.new_session(&u, scopes, Some(s.family.clone()))?;
             tx.put_refresh(&new_key, &session)?;
+            tx.append_audit(&self.audit_record(ctx, AuditEvent::TokenRefresh, Some(&u), None))?;
             Ok::<_, Error>(RefreshOutcome::Success(Box::new(Issued { user: u, jti, session })))
         })?;
         match outcome {
@@ -177,7 +230,7 @@ impl Auth {
     }
 
     /// Revokes the caller's refresh token and the access token they presented.
-    pub fn logout(&self, who: &Principal, refresh_token: &str) -> Result<(), Error> {
+    pub fn logout(&self, ctx: &Ctx, who: &Principal, refresh_token: &str) -> Result<(), Error> {
         let claims = self
             .keyring()
             .verify(refresh_token, self.clock.now_secs())
@@ -197,13 +250,14 @@ impl Auth {
             if let Some((jti, exp)) = &presented {
                 tx.revoke_jti(jti, *exp)?;
             }
+            tx.append_audit(&self.audit_record(ctx, AuditEvent::Logout, Some(&who.user), None))?;
             Ok::<_, Error>(())
         })
     }
 
     /// Changes the caller's password (hashes: call with a hashing permit) and revokes
     /// every session and access token they hold.
-    pub fn change_password(&self, who: &Principal, current: &str, new: &str) -> Result<(), Error> {
+    pub fn change_password(&self, ctx: &Ctx, who: &Principal, current: &str, new: &str) -> Result<(), Error> {
         validation::new_password("new_password", new).map_err(|e| Error::Invalid(vec![e]))?;
         const WRONG: &str = "Current password is incorrect";
         if validation::presented_password("current_password", current).is_err() {
@@ -224,6 +278,13 @@ impl Auth {
             u.session_epoch = u.session_epoch.wrapping_add(1);
             u.updated_at = self.clock.now_micros();
             tx.update_user(&u)?;
+            let rec = self.audit_record(
+                ctx,
+                AuditEvent::PasswordChanged,
+                Some(&u),
+                Some("all sessions revoked".into()),
+            );
+            tx.append_audit(&rec)?;
             Ok(())
         })
     }

@@ -3,8 +3,8 @@
 
 use super::access::Principal;
 use super::validation::{self, FieldError};
-use super::{Auth, Error};
-use crate::store::records::{Role, User};
+use super::{Auth, Ctx, Error};
+use crate::store::records::{AuditEvent, Role, User};
 use crate::store::{StoreError, UniqueField};
 
 /// A registration request, as decoded from the body.
@@ -57,13 +57,13 @@ fn duplicate(e: StoreError) -> Error {
 
 impl Auth {
     /// Registers a `user` (hashes: call with a hashing permit).
-    pub fn register(&self, req: &NewUser) -> Result<User, Error> {
-        self.create_user(req, Role::User)
+    pub fn register(&self, ctx: &Ctx, req: &NewUser) -> Result<User, Error> {
+        self.create_user(ctx, req, Role::User)
     }
 
     /// Creates an account with any role: registration, and the operator's CLI (the
     /// only way to create a super_admin).
-    pub fn create_user(&self, req: &NewUser, role: Role) -> Result<User, Error> {
+    pub fn create_user(&self, ctx: &Ctx, req: &NewUser, role: Role) -> Result<User, Error> {
         let (username, email) = validate_new(req)?;
         // Cheap duplicate check before the expensive hash; the insert re-checks
         // atomically, so a race still ends in one 409.
@@ -95,7 +95,14 @@ impl Auth {
             token_version: 0,
             session_epoch: 0,
         };
-        self.store.write(|tx| tx.insert_user(user.clone())).map_err(duplicate)
+        self.store
+            .write(|tx| {
+                let u = tx.insert_user(user.clone())?;
+                let detail = (role != Role::User).then(|| format!("role {}", role.as_str()));
+                tx.append_audit(&self.audit_record(ctx, AuditEvent::UserRegistered, Some(&u), detail))?;
+                Ok(u)
+            })
+            .map_err(duplicate)
     }
 
     /// Updates the caller's display name and/or email.
@@ -130,7 +137,7 @@ impl Auth {
 
     /// Deactivates the caller's account (DELETE /users/me): logins fail from now on
     /// and every token and session they hold is revoked.
-    pub fn deactivate_self(&self, who: &Principal) -> Result<(), Error> {
+    pub fn deactivate_self(&self, ctx: &Ctx, who: &Principal) -> Result<(), Error> {
         self.store.write(|tx| {
             let mut u = Self::user_or_internal(tx.user(who.user.id)?, who.user.id)?;
             u.is_active = false;
@@ -138,6 +145,9 @@ impl Auth {
             u.session_epoch = u.session_epoch.wrapping_add(1);
             u.updated_at = self.clock.now_micros();
             tx.update_user(&u)?;
+            let rec =
+                self.audit_record(ctx, AuditEvent::AccountDeactivated, Some(&u), Some("by the user".into()));
+            tx.append_audit(&rec)?;
             Ok(())
         })
     }

@@ -9,10 +9,12 @@
 //! a timeout, inside the connection's task → hyper-util's auto builder (HTTP/1.1 or
 //! h2 by ALPN/preface) with a header-read timeout → [`router::handle`] per request.
 
+pub mod background;
 pub mod client;
 pub mod cors;
 pub mod error;
 pub mod extract;
+pub mod gate;
 pub mod handlers;
 pub mod idle;
 pub mod ratelimit;
@@ -80,8 +82,6 @@ impl Server {
         let _ = (&mut self.task).await;
         let _ = self.stop_background.send(true);
         let _ = (&mut self.background).await;
-        let auth = Arc::clone(&self.state.auth);
-        let _ = tokio::task::spawn_blocking(move || auth.flush_key_usage()).await;
     }
 }
 
@@ -116,27 +116,13 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Server> {
         Some((cfg, info)) => (Some(TlsAcceptor::from(cfg)), Some(info)),
         None => (None, None),
     };
-    let background = tokio::spawn(flush_key_usage(Arc::clone(&state.auth), stop_flush));
+    let background = tokio::spawn(background::run(Arc::clone(&state), config.cleanup_interval, stop_flush));
     let task = tokio::spawn(accept_loop(listener, acceptor, Arc::clone(&state), config.clone(), stop_rx));
     if let Some(path) = &config.ready_file {
         write_ready_file(path, addr)?;
     }
     tracing::info!(%addr, tls = cert.is_some(), hash_slots = slots, "listening");
     Ok(Server { addr, cert, state, stop: Some(stop_tx), stop_background: flush_tx, background, task })
-}
-
-/// Writes API-key use back to the store once a minute, until the server stops.
-async fn flush_key_usage(auth: Arc<Auth>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
-            _ = stop.changed() => return,
-        }
-        let auth = Arc::clone(&auth);
-        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || auth.flush_key_usage()).await {
-            tracing::warn!(error = %e, "could not record API key use");
-        }
-    }
 }
 
 fn write_ready_file(path: &std::path::Path, addr: SocketAddr) -> anyhow::Result<()> {

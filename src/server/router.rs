@@ -27,22 +27,22 @@
 //! | POST   | /api/v1/admin/users/{user_id}/unlock    | Bearer         | update:any_user       | users:write   |
 //! | POST   | /api/v1/admin/users/{user_id}/revoke-sessions | Bearer   | update:any_user       | users:write   |
 //! | GET    | /api/v1/admin/dashboard                 | Bearer/API key | role admin/super_admin| admin         |
+//! | GET    | /api/v1/admin/audit                     | Bearer/API key | view:audit_log        | admin         |
 //!
 //! An unknown path is 404; a known path with another method is 405 with `Allow`.
 //! Both carry a JSON `detail`, like every other error.
 
-use super::client::{bucket, client_ip};
+use super::client::client_ip;
 use super::error::ApiError;
-use super::extract::{api_key, bearer, read_body};
+use super::extract::read_body;
+use super::gate;
 use super::handlers::{admin, api_keys, auth, health, users};
-use super::ratelimit::{Decision, Limiter};
 use super::respond::{security_headers, Body};
 use super::state::AppState;
-use crate::domain::access::{Credential, Principal, Rule, ADMINS};
+use crate::domain::access::{Principal, Rule, ADMINS};
 use crate::domain::roles::Permission;
 use bytes::Bytes;
 use hyper::body::Body as HttpBody;
-use hyper::header::{HeaderName, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response};
 use std::net::{IpAddr, SocketAddr};
@@ -75,6 +75,7 @@ pub enum Endpoint {
     AdminUnlock,
     AdminRevokeSessions,
     AdminDashboard,
+    AdminAudit,
 }
 
 /// Which credential a route takes, and what it demands of the caller.
@@ -131,6 +132,7 @@ use Endpoint as E;
 
 const MANAGE_ROLES: Rule = Rule::Permissions(&[Permission::ManageRoles]);
 const UPDATE_USERS: Rule = Rule::Permissions(&[Permission::UpdateAnyUser]);
+const VIEW_AUDIT: Rule = Rule::Permissions(&[Permission::ViewAuditLog]);
 
 /// The route table (see the module doc for the same table, readable).
 pub const ROUTES: &[Route] = &[
@@ -192,6 +194,7 @@ pub const ROUTES: &[Route] = &[
         E::AdminDashboard,
         BearerOrKey(Rule::Roles(ADMINS), Some("admin")),
     ),
+    route("GET", "/api/v1/admin/audit", E::AdminAudit, BearerOrKey(VIEW_AUDIT, Some("admin"))),
 ];
 
 /// Path parameters captured by `{name}` segments.
@@ -265,6 +268,11 @@ impl Req {
         self.principal.as_ref().ok_or(ApiError::NotAuthenticated)
     }
 
+    /// Where the request came from, for the audit log.
+    pub fn ctx(&self) -> crate::domain::Ctx {
+        gate::ctx(&self.head, self.client)
+    }
+
     /// A path parameter captured by the route.
     pub fn param(&self, name: &str) -> &str {
         self.params.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str()).unwrap_or("")
@@ -291,7 +299,7 @@ where
     let mut rate = None;
     let outcome = async {
         let (route, params) = find(&head.method, head.uri.path())?;
-        let principal = admit(state, &head, route, client, &mut rate)?;
+        let principal = gate::admit(state, &head, route, client, &mut rate)?;
         let body = read_body(&head, body, state.max_body).await?;
         let req = Req { head, body, peer, client, id, params, principal };
         dispatch(route.endpoint, state, req).await
@@ -299,95 +307,12 @@ where
     .await;
     let mut resp = outcome.unwrap_or_else(|e| e.into_response(id));
     if let Some(d) = rate {
-        rate_headers(&mut resp, &d);
+        gate::rate_headers(&mut resp, &d);
     }
     state.cors.decorate(origin.as_ref(), &mut resp);
     security_headers(&mut resp, state.tls);
     tracing::debug!(request_id = id, %method, status = resp.status().as_u16(), "request");
     resp
-}
-
-/// Rate-limits, authenticates and authorizes a request for `route`. Anonymous
-/// requests and Bearer callers count against their address; a request that
-/// authenticates with an API key counts against the key, and one whose key fails
-/// counts against its address (so made-up keys cannot dodge the limit).
-fn admit(
-    state: &AppState,
-    head: &Parts,
-    route: &Route,
-    client: IpAddr,
-    rate: &mut Option<Decision>,
-) -> Result<Option<Principal>, ApiError> {
-    let now = state.auth.clock().now_micros();
-    let by_ip = |limiter: &Option<Limiter<IpAddr>>, rate: &mut Option<Decision>| -> Result<(), ApiError> {
-        let Some(l) = limiter else { return Ok(()) };
-        let d = l.check(&bucket(client), now);
-        *rate = Some(d);
-        if d.allowed {
-            Ok(())
-        } else {
-            Err(ApiError::RateLimited(d))
-        }
-    };
-    let limits = &state.limits;
-    match route.rate {
-        RateClass::Unlimited => {}
-        RateClass::Login => by_ip(&limits.login, rate)?,
-        RateClass::Register => by_ip(&limits.register, rate)?,
-        RateClass::Api if bearer(head).is_some() || api_key(head).is_none() => by_ip(&limits.api, rate)?,
-        RateClass::Api => {}
-    }
-    let principal = match authenticate(state, head, route.access) {
-        Ok(p) => p,
-        Err(e) => {
-            if route.rate == RateClass::Api && rate.is_none() {
-                by_ip(&limits.api, rate)?;
-            }
-            return Err(e);
-        }
-    };
-    if let (RateClass::Api, None, Some(p), Some(l)) = (route.rate, &rate, &principal, &limits.api_keys) {
-        if let Credential::ApiKey { id } = &p.credential {
-            let d = l.check(id, now);
-            *rate = Some(d);
-            if !d.allowed {
-                return Err(ApiError::RateLimited(d));
-            }
-        }
-    }
-    Ok(principal)
-}
-
-/// `X-RateLimit-*` on every response of a rate-limited route.
-fn rate_headers(resp: &mut Response<Body>, d: &Decision) {
-    let h = resp.headers_mut();
-    for (name, value) in [
-        ("x-ratelimit-limit", d.limit.to_string()),
-        ("x-ratelimit-remaining", d.remaining.to_string()),
-        ("x-ratelimit-reset", d.reset.to_string()),
-    ] {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            h.insert(HeaderName::from_static(name), v);
-        }
-    }
-}
-
-/// Establishes and authorizes the caller for `access`. Token and key checks only
-/// read the store, so they run inline. A Bearer token wins over an API key.
-fn authenticate(state: &AppState, head: &Parts, access: Access) -> Result<Option<Principal>, ApiError> {
-    let (rule, scope, keys_ok) = match access {
-        Access::Public => return Ok(None),
-        Access::Bearer(rule, scope) => (rule, scope, false),
-        Access::BearerOrKey(rule, scope) => (rule, scope, true),
-    };
-    let principal = match (bearer(head), api_key(head)) {
-        (Some(token), _) => state.auth.authenticate(token)?,
-        (None, Some(key)) if keys_ok => state.auth.authenticate_key(key)?,
-        (None, Some(_)) => return Err(ApiError::KeyNotAccepted),
-        (None, None) => return Err(ApiError::NotAuthenticated),
-    };
-    principal.authorize(rule, scope)?;
-    Ok(Some(principal))
 }
 
 async fn dispatch(ep: Endpoint, state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
@@ -415,6 +340,7 @@ async fn dispatch(ep: Endpoint, state: &AppState, req: Req) -> Result<Response<B
         E::AdminUnlock => admin::unlock(state, req).await,
         E::AdminRevokeSessions => admin::revoke_sessions(state, req).await,
         E::AdminDashboard => admin::dashboard(state),
+        E::AdminAudit => admin::audit(state, req),
     }
 }
 

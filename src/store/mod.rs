@@ -9,9 +9,13 @@
 //!
 //! Nothing here knows about HTTP, tokens or passwords.
 
+mod audit;
+mod cleanup;
 pub mod records;
 mod tx;
 
+pub use audit::AuditQuery;
+pub use cleanup::Swept;
 pub use tx::{ReadTx, UserPage, WriteTx};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -43,6 +47,16 @@ const DENYLIST: TableDefinition<&str, i64> = TableDefinition::new("revoked_jti")
 const API_KEYS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("api_keys");
 /// (owner id, key id) → the key's lookup bytes: lists and deletes a user's keys.
 const API_KEY_IDS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("api_key_ids");
+/// (time µs, sequence) → versioned [`records::AuditRecord`], oldest first.
+const AUDIT: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("audit");
+/// (user id, time, sequence) → (): a user's audit entries.
+const AUDIT_BY_USER: TableDefinition<(u64, u64, u64), ()> = TableDefinition::new("audit_by_user");
+/// (event, time, sequence) → (): an event's audit entries.
+const AUDIT_BY_EVENT: TableDefinition<(u8, u64, u64), ()> = TableDefinition::new("audit_by_event");
+/// (expiry, refresh key) → (): refresh sessions in expiry order, for cleanup.
+const REFRESH_EXPIRY: TableDefinition<(i64, &[u8]), ()> = TableDefinition::new("refresh_expiry");
+/// (expiry, jti) → (): denylist entries in expiry order, for cleanup.
+const DENYLIST_EXPIRY: TableDefinition<(i64, &str), ()> = TableDefinition::new("revoked_jti_expiry");
 
 const META_SCHEMA: &str = "schema_version";
 const META_NEXT_ID: &str = "next_user_id";
@@ -211,6 +225,11 @@ impl Store {
             txn.open_table(DENYLIST)?;
             txn.open_table(API_KEYS)?;
             txn.open_table(API_KEY_IDS)?;
+            txn.open_table(AUDIT)?;
+            txn.open_table(AUDIT_BY_USER)?;
+            txn.open_table(AUDIT_BY_EVENT)?;
+            txn.open_table(REFRESH_EXPIRY)?;
+            txn.open_table(DENYLIST_EXPIRY)?;
         }
         txn.commit()?;
         Ok(())
@@ -223,19 +242,22 @@ impl Store {
         f: impl FnOnce(&mut WriteTx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
         let txn = self.db.begin_write().map_err(StoreError::from)?;
-        let out = {
+        let (out, audited) = {
             let mut tx = WriteTx::open(&txn)?;
-            f(&mut tx)?
+            let out = f(&mut tx)?;
+            (out, std::mem::take(&mut tx.audit_written))
         };
         txn.commit().map_err(StoreError::from)?;
+        for rec in &audited {
+            audit::log_line(rec);
+        }
         Ok(out)
     }
 
     /// Runs `f` over one consistent snapshot.
     pub fn read<T, E: From<StoreError>>(&self, f: impl FnOnce(&ReadTx) -> Result<T, E>) -> Result<T, E> {
         let txn = self.db.begin_read().map_err(StoreError::from)?;
-        let tx = ReadTx::open(&txn)?;
-        f(&tx)
+        f(&ReadTx::open(txn))
     }
 
     /// Cheap liveness probe for /health: can a read transaction be started?

@@ -147,6 +147,134 @@ pub struct ApiKeyRecord {
     pub legacy: bool,
 }
 
+/// A security event worth recording (the tutorial's AuditEvent list, plus the admin
+/// actions gatehouse adds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AuditEvent {
+    /// login_success
+    LoginSuccess,
+    /// login_failure
+    LoginFailure,
+    /// logout
+    Logout,
+    /// token_refresh
+    TokenRefresh,
+    /// token_revoked (an admin revoked a user's sessions)
+    TokenRevoked,
+    /// token_reuse_detected
+    TokenReuseDetected,
+    /// password_changed
+    PasswordChanged,
+    /// role_changed
+    RoleChanged,
+    /// account_locked
+    AccountLocked,
+    /// account_deactivated
+    AccountDeactivated,
+    /// api_key_generated (also named keys created)
+    ApiKeyGenerated,
+    /// api_key_revoked (also named keys deleted)
+    ApiKeyRevoked,
+    /// unauthorized_access (a 401 or 403 on a protected endpoint)
+    UnauthorizedAccess,
+    /// rate_limit_exceeded
+    RateLimitExceeded,
+    /// account_reactivated
+    AccountReactivated,
+    /// account_unlocked
+    AccountUnlocked,
+    /// user_registered
+    UserRegistered,
+}
+
+impl AuditEvent {
+    /// Every event.
+    pub const ALL: [AuditEvent; 17] = [
+        AuditEvent::LoginSuccess,
+        AuditEvent::LoginFailure,
+        AuditEvent::Logout,
+        AuditEvent::TokenRefresh,
+        AuditEvent::TokenRevoked,
+        AuditEvent::TokenReuseDetected,
+        AuditEvent::PasswordChanged,
+        AuditEvent::RoleChanged,
+        AuditEvent::AccountLocked,
+        AuditEvent::AccountDeactivated,
+        AuditEvent::ApiKeyGenerated,
+        AuditEvent::ApiKeyRevoked,
+        AuditEvent::UnauthorizedAccess,
+        AuditEvent::RateLimitExceeded,
+        AuditEvent::AccountReactivated,
+        AuditEvent::AccountUnlocked,
+        AuditEvent::UserRegistered,
+    ];
+
+    /// The tutorial's spelling.
+    pub fn as_str(self) -> &'static str {
+        use AuditEvent::*;
+        match self {
+            LoginSuccess => "login_success",
+            LoginFailure => "login_failure",
+            Logout => "logout",
+            TokenRefresh => "token_refresh",
+            TokenRevoked => "token_revoked",
+            TokenReuseDetected => "token_reuse_detected",
+            PasswordChanged => "password_changed",
+            RoleChanged => "role_changed",
+            AccountLocked => "account_locked",
+            AccountDeactivated => "account_deactivated",
+            ApiKeyGenerated => "api_key_generated",
+            ApiKeyRevoked => "api_key_revoked",
+            UnauthorizedAccess => "unauthorized_access",
+            RateLimitExceeded => "rate_limit_exceeded",
+            AccountReactivated => "account_reactivated",
+            AccountUnlocked => "account_unlocked",
+            UserRegistered => "user_registered",
+        }
+    }
+
+    /// Parses the tutorial's spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+
+    /// Stable number used in the by-event index (position in [`AuditEvent::ALL`]).
+    pub fn code(self) -> u8 {
+        Self::ALL.iter().position(|e| *e == self).and_then(|i| u8::try_from(i).ok()).unwrap_or(u8::MAX)
+    }
+
+    /// Events that deserve a warning in the log, as the tutorial's logger does.
+    pub fn is_warning(self) -> bool {
+        matches!(
+            self,
+            AuditEvent::TokenReuseDetected
+                | AuditEvent::AccountLocked
+                | AuditEvent::UnauthorizedAccess
+                | AuditEvent::LoginFailure
+                | AuditEvent::RateLimitExceeded
+        )
+    }
+}
+
+/// One audit-log entry. Never holds a password, token or key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// When it happened.
+    pub at: Micros,
+    /// What happened.
+    pub event: AuditEvent,
+    /// The user concerned, when known.
+    pub user_id: Option<u64>,
+    /// Their username (or the name tried, for a failed login).
+    pub username: Option<String>,
+    /// Client address.
+    pub ip: Option<String>,
+    /// Client user agent (truncated).
+    pub user_agent: Option<String>,
+    /// Free text: the reason, the path, the role change.
+    pub detail: Option<String>,
+}
+
 /// Lifecycle of a signing key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KeyState {
@@ -232,6 +360,7 @@ macro_rules! versioned {
 versioned!(StoredUser, User);
 versioned!(StoredRefreshSession, RefreshSession);
 versioned!(StoredApiKey, ApiKeyRecord);
+versioned!(StoredAudit, AuditRecord);
 versioned!(StoredStats, Stats);
 
 /// The signing keys, stored as one list.

@@ -138,9 +138,10 @@ async fn named_keys_with_scopes_expiry_list_and_delete() {
     assert!(!text.contains(&key), "secrets never listed");
     let items = list.json();
     assert_eq!(items.as_array().unwrap().len(), 2);
-    assert_eq!(items[0]["id"], id.as_str());
-    assert!(items[0]["last_used_at"].is_string(), "use is shown: {}", items[0]);
-    assert!(items[1]["last_used_at"].is_string());
+    let mine = items.as_array().unwrap().iter().find(|k| k["id"] == id.as_str()).unwrap();
+    assert_eq!(mine["name"], "ci deploy");
+    assert!(mine["last_used_at"].is_string(), "use is shown: {mine}");
+    assert!(items[0]["last_used_at"].is_string() && items[1]["last_used_at"].is_string());
 
     // Expiry is enforced at once.
     t.advance(3600);

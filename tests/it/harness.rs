@@ -330,6 +330,7 @@ impl TestServer {
         let auth = self.server.as_ref().unwrap().auth();
         let u = auth
             .create_user(
+                &gatehouse::domain::Ctx::cli(),
                 &gatehouse::domain::users::NewUser {
                     username: name.into(),
                     email: format!("{name}@example.com"),

@@ -9,8 +9,10 @@ use crate::server::extract::{json_object, query, query_int, query_param};
 use crate::server::respond::{json, Body};
 use crate::server::router::Req;
 use crate::server::state::AppState;
-use crate::store::records::Role;
+use crate::store::records::{AuditEvent, Role};
+use crate::store::AuditQuery;
 use hyper::{Response, StatusCode};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 fn users_json(users: &[crate::store::records::User]) -> Vec<UserResponse> {
@@ -84,34 +86,38 @@ fn new_role(req: &Req) -> Result<Role, ApiError> {
 
 /// PUT /users/{user_id}/role?new_role=...
 pub async fn change_role(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
+    let ctx = req.ctx();
     let target = user_id(&req)?;
     let role = new_role(&req)?;
     let who = req.caller()?.clone();
-    let user = state.blocking(move |auth| auth.change_role(&who, target, role)).await?;
+    let user = state.blocking(move |auth| auth.change_role(&ctx, &who, target, role)).await?;
     Ok(json(StatusCode::OK, &UserResponse::from(&user)))
 }
 
 /// POST /users/{user_id}/deactivate and /activate.
 pub async fn set_active(state: &AppState, req: Req, active: bool) -> Result<Response<Body>, ApiError> {
+    let ctx = req.ctx();
     let target = user_id(&req)?;
     let who = req.caller()?.clone();
-    let user = state.blocking(move |auth| auth.set_active(&who, target, active)).await?;
+    let user = state.blocking(move |auth| auth.set_active(&ctx, &who, target, active)).await?;
     Ok(json(StatusCode::OK, &UserResponse::from(&user)))
 }
 
 /// POST /users/{user_id}/unlock.
 pub async fn unlock(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
+    let ctx = req.ctx();
     let target = user_id(&req)?;
     let who = req.caller()?.clone();
-    let user = state.blocking(move |auth| auth.unlock(&who, target)).await?;
+    let user = state.blocking(move |auth| auth.unlock(&ctx, &who, target)).await?;
     Ok(json(StatusCode::OK, &UserResponse::from(&user)))
 }
 
 /// POST /users/{user_id}/revoke-sessions.
 pub async fn revoke_sessions(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
+    let ctx = req.ctx();
     let target = user_id(&req)?;
     let who = req.caller()?.clone();
-    state.blocking(move |auth| auth.revoke_sessions(&who, target)).await?;
+    state.blocking(move |auth| auth.revoke_sessions(&ctx, &who, target)).await?;
     Ok(json(StatusCode::OK, &json!({"detail": "All sessions revoked"})))
 }
 
@@ -131,4 +137,93 @@ pub fn dashboard(state: &AppState) -> Result<Response<Body>, ApiError> {
             "users_by_role": by_role,
         }),
     ))
+}
+
+/// One audit entry as the API shows it.
+#[derive(Debug, Serialize)]
+struct AuditEntry {
+    timestamp: String,
+    event: &'static str,
+    user_id: Option<u64>,
+    username: Option<String>,
+    ip_address: Option<String>,
+    user_agent: Option<String>,
+    detail: Option<String>,
+}
+
+/// A time filter: Unix seconds or RFC 3339.
+fn time_param(q: &[(String, String)], name: &str) -> Result<Option<i64>, Invalid> {
+    let Some(raw) = query_param(q, name) else { return Ok(None) };
+    if let Ok(secs) = raw.trim().parse::<i64>() {
+        return Ok(Some(secs.saturating_mul(1_000_000)));
+    }
+    humantime::parse_rfc3339_weak(raw.trim())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| Some(i64::try_from(d.as_micros()).unwrap_or(i64::MAX)))
+        .ok_or_else(|| Invalid {
+            loc: vec!["query".into(), name.into()],
+            msg: "Input should be a Unix time in seconds or an RFC 3339 date-time".into(),
+            kind: "datetime_parsing".into(),
+        })
+}
+
+/// GET /audit?event&user_id&username&since&until&skip&limit, newest first.
+pub fn audit(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
+    let q = query(&req.head);
+    let mut errors = Vec::new();
+    let mut query = AuditQuery::default();
+    match query_int(&q, "skip", 0, 0, i64::MAX) {
+        Ok(v) => query.skip = v.unsigned_abs(),
+        Err(e) => errors.push(e),
+    }
+    match query_int(&q, "limit", 50, 0, 100) {
+        Ok(v) => query.limit = usize::try_from(v).unwrap_or(0),
+        Err(e) => errors.push(e),
+    }
+    match query_int(&q, "user_id", -1, 0, i64::MAX) {
+        Ok(-1) => {}
+        Ok(v) => query.user_id = Some(v.unsigned_abs()),
+        Err(e) => errors.push(e),
+    }
+    for (name, slot) in [("since", &mut query.since), ("until", &mut query.until)] {
+        match time_param(&q, name) {
+            Ok(v) => *slot = v,
+            Err(e) => errors.push(e),
+        }
+    }
+    if let Some(e) = query_param(&q, "event") {
+        match AuditEvent::parse(&e) {
+            Some(ev) => query.event = Some(ev),
+            None => errors.push(Invalid {
+                loc: vec!["query".into(), "event".into()],
+                msg: format!("Input should be one of: {}", AuditEvent::ALL.map(|e| e.as_str()).join(", ")),
+                kind: "enum".into(),
+            }),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    if let Some(name) = query_param(&q, "username") {
+        match state.auth.store().read(|r| r.user_id_by_name(&name)).map_err(crate::domain::Error::from)? {
+            Some(id) => query.user_id = Some(id),
+            None => return Ok(json(StatusCode::OK, &Vec::<AuditEntry>::new())),
+        }
+    }
+    let entries: Vec<AuditEntry> = state
+        .auth
+        .audit_log(&query)?
+        .into_iter()
+        .map(|r| AuditEntry {
+            timestamp: crate::clock::rfc3339(r.at),
+            event: r.event.as_str(),
+            user_id: r.user_id,
+            username: r.username,
+            ip_address: r.ip,
+            user_agent: r.user_agent,
+            detail: r.detail,
+        })
+        .collect();
+    Ok(json(StatusCode::OK, &entries))
 }

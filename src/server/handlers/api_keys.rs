@@ -43,15 +43,17 @@ fn info(k: &ApiKeyRecord, role: Role) -> KeyInfo {
 
 /// POST /generate → `{api_key, message}`; replaces the previous generated key.
 pub async fn generate(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
+    let ctx = req.ctx();
     let who = req.caller()?.clone();
-    let key = state.blocking(move |auth| auth.generate_key(&who)).await?;
+    let key = state.blocking(move |auth| auth.generate_key(&ctx, &who)).await?;
     Ok(no_store(json(StatusCode::OK, &json!({"api_key": key.secret, "message": SHOWN_ONCE}))))
 }
 
 /// DELETE /revoke: removes the generated key (404 when there is none).
 pub async fn revoke(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
+    let ctx = req.ctx();
     let who = req.caller()?.clone();
-    state.blocking(move |auth| auth.revoke_generated_key(&who)).await?;
+    state.blocking(move |auth| auth.revoke_generated_key(&ctx, &who)).await?;
     Ok(json(StatusCode::OK, &json!({"detail": "API key revoked successfully"})))
 }
 
@@ -65,6 +67,7 @@ pub fn list(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
 
 /// POST / with `{name, scopes?, expires_in?}` → 201 with the key, shown once.
 pub async fn create(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
+    let ctx = req.ctx();
     let who = req.caller()?.clone();
     let mut f = Fields::new(json_object(&req.head, &req.body)?);
     let request = KeyRequest {
@@ -74,7 +77,7 @@ pub async fn create(state: &AppState, req: Req) -> Result<Response<Body>, ApiErr
     };
     f.finish()?;
     let role = who.user.role;
-    let key = state.blocking(move |auth| auth.create_key(&who, &request)).await?;
+    let key = state.blocking(move |auth| auth.create_key(&ctx, &who, &request)).await?;
     let mut body = serde_json::to_value(info(&key.record, role)).unwrap_or_default();
     body["api_key"] = json!(key.secret);
     body["message"] = json!(SHOWN_ONCE);
@@ -83,8 +86,9 @@ pub async fn create(state: &AppState, req: Req) -> Result<Response<Body>, ApiErr
 
 /// DELETE /{key_id}.
 pub async fn delete(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
+    let ctx = req.ctx();
     let who = req.caller()?.clone();
     let id = req.param("key_id").to_owned();
-    state.blocking(move |auth| auth.delete_key(&who, &id)).await?;
+    state.blocking(move |auth| auth.delete_key(&ctx, &who, &id)).await?;
     Ok(json(StatusCode::OK, &json!({"detail": "API key deleted"})))
 }

@@ -77,16 +77,18 @@ fn set_session_cookies(r: &mut Response<Body>, state: &AppState, pair: &TokenPai
 
 /// POST /token: form `username, password, scope?, grant_type?` → TokenResponse.
 pub async fn token(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
+    let ctx = req.ctx();
     let f = password_form(&req)?;
-    let pair = state.hashing(move |auth| auth.login(&f.username, &f.password, &f.scopes)).await?;
+    let pair = state.hashing(move |auth| auth.login(&ctx, &f.username, &f.password, &f.scopes)).await?;
     Ok(token_response(&pair))
 }
 
 /// POST /login: the same form; the tokens go into HttpOnly, Secure, SameSite=Strict
 /// cookies (the refresh cookie only on the refresh path) instead of the body.
 pub async fn login(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
+    let ctx = req.ctx();
     let f = password_form(&req)?;
-    let pair = state.hashing(move |auth| auth.login(&f.username, &f.password, &f.scopes)).await?;
+    let pair = state.hashing(move |auth| auth.login(&ctx, &f.username, &f.password, &f.scopes)).await?;
     let mut r = no_store(json(
         StatusCode::OK,
         &json!({"detail": "Login successful", "username": pair.user.username}),
@@ -120,8 +122,9 @@ fn refresh_token_input(req: &Req) -> Result<(String, bool), ApiError> {
 /// POST /refresh: rotates the refresh token. When it came from the cookie, the new
 /// pair is set as cookies too (the old cookie is now spent).
 pub async fn refresh(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
+    let ctx = req.ctx();
     let (token, via_cookie) = refresh_token_input(&req)?;
-    let pair = state.blocking(move |auth| auth.refresh(&token)).await?;
+    let pair = state.blocking(move |auth| auth.refresh(&ctx, &token)).await?;
     let mut r = token_response(&pair);
     if via_cookie {
         set_session_cookies(&mut r, state, &pair);
@@ -131,19 +134,21 @@ pub async fn refresh(state: &AppState, req: Req) -> Result<Response<Body>, ApiEr
 
 /// POST /logout (Bearer): revokes the given refresh token and the access token used.
 pub async fn logout(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
+    let ctx = req.ctx();
     let who = req.caller()?.clone();
     let (token, _) = refresh_token_input(&req)?;
-    state.blocking(move |auth| auth.logout(&who, &token)).await?;
+    state.blocking(move |auth| auth.logout(&ctx, &who, &token)).await?;
     Ok(json(StatusCode::OK, &json!({"detail": "Successfully logged out"})))
 }
 
 /// POST /change-password (Bearer): `current_password, new_password`.
 pub async fn change_password(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
+    let ctx = req.ctx();
     let who = req.caller()?.clone();
     let mut f = Fields::new(json_object(&req.head, &req.body)?);
     let current = f.required("current_password");
     let new = f.required("new_password");
     f.finish()?;
-    state.hashing(move |auth| auth.change_password(&who, &current, &new)).await?;
+    state.hashing(move |auth| auth.change_password(&ctx, &who, &current, &new)).await?;
     Ok(json(StatusCode::OK, &json!({"detail": "Password changed. Please log in again on all devices."})))
 }

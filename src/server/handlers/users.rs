@@ -12,6 +12,7 @@ use serde_json::json;
 
 /// POST /register → 201 UserResponse. Fields other than the four below are ignored.
 pub async fn register(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
+    let ctx = req.ctx();
     let mut f = Fields::new(json_object(&req.head, &req.body)?);
     let new = NewUser {
         username: f.required("username"),
@@ -20,7 +21,7 @@ pub async fn register(state: &AppState, req: Req) -> Result<Response<Body>, ApiE
         full_name: f.optional("full_name"),
     };
     f.finish()?;
-    let user = state.hashing(move |auth| auth.register(&new)).await?;
+    let user = state.hashing(move |auth| auth.register(&ctx, &new)).await?;
     Ok(json(StatusCode::CREATED, &UserResponse::from(&user)))
 }
 
@@ -41,7 +42,8 @@ pub async fn update_me(state: &AppState, req: Req) -> Result<Response<Body>, Api
 
 /// DELETE /me: deactivates the account (soft delete, as the tutorial does).
 pub async fn delete_me(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
+    let ctx = req.ctx();
     let who = req.caller()?.clone();
-    state.blocking(move |auth| auth.deactivate_self(&who)).await?;
+    state.blocking(move |auth| auth.deactivate_self(&ctx, &who)).await?;
     Ok(json(StatusCode::OK, &json!({"detail": "Account deactivated successfully"})))
 }

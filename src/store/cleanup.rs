@@ -1,0 +1,57 @@
+//! Removing what has expired, in small batches: each call deletes at most `max` rows
+//! per table in one write transaction, so even a million expired rows never hold the
+//! write lock for long. Callers loop until a batch comes back short.
+
+use super::tx::WriteTx;
+use super::StoreError;
+use redb::ReadableTable;
+
+/// Rows removed by one batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Refresh sessions past their expiry.
+    pub refresh: usize,
+    /// Denylisted access-token ids past their expiry.
+    pub denylist: usize,
+    /// Audit entries past retention.
+    pub audit: usize,
+}
+
+impl Swept {
+    /// Whether any table filled its batch (so another batch may find more).
+    pub fn full(&self, max: usize) -> bool {
+        self.refresh >= max || self.denylist >= max || self.audit >= max
+    }
+}
+
+impl WriteTx<'_> {
+    /// Deletes up to `max` refresh sessions that expired before `now` (seconds).
+    pub fn purge_refresh(&mut self, now: i64, max: usize) -> Result<usize, StoreError> {
+        let mut doomed: Vec<(i64, Vec<u8>)> = Vec::new();
+        for row in self.t_refresh_expiry.range(..(now, &[][..]))?.take(max) {
+            let (k, _) = row?;
+            let (exp, key) = k.value();
+            doomed.push((exp, key.to_vec()));
+        }
+        for (exp, key) in &doomed {
+            self.t_refresh_expiry.remove((*exp, key.as_slice()))?;
+            self.remove_refresh(key)?;
+        }
+        Ok(doomed.len())
+    }
+
+    /// Deletes up to `max` denylist entries whose token expired before `now` (seconds).
+    pub fn purge_denylist(&mut self, now: i64, max: usize) -> Result<usize, StoreError> {
+        let mut doomed: Vec<(i64, String)> = Vec::new();
+        for row in self.t_denylist_expiry.range(..(now, ""))?.take(max) {
+            let (k, _) = row?;
+            let (exp, jti) = k.value();
+            doomed.push((exp, jti.to_owned()));
+        }
+        for (exp, jti) in &doomed {
+            self.t_denylist_expiry.remove((*exp, jti.as_str()))?;
+            self.remove_revoked(jti)?;
+        }
+        Ok(doomed.len())
+    }
+}
