@@ -8,6 +8,7 @@ mod harness;
 mod abuse;
 mod accounts;
 mod api_keys;
+mod audit;
 mod authz;
 mod binary;
 mod tokens;
