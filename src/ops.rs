@@ -4,7 +4,7 @@
 use crate::cli::{UserAddArgs, UserSetRoleArgs};
 use crate::clock::Clock;
 use crate::crypto::password::{HashParams, PasswordHasherConfig};
-use crate::domain::users::NewUser;
+use crate::domain::users::{validate_new, NewUser};
 use crate::domain::{Auth, Ctx, Error, Policy};
 use crate::store::records::Role;
 use crate::store::Store;
@@ -40,36 +40,35 @@ pub fn user_set_role(args: &UserSetRoleArgs) -> anyhow::Result<()> {
 
 /// `gatehouse user add`: creates a user with any role (the only way to a super_admin).
 pub fn user_add(args: &UserAddArgs) -> anyhow::Result<()> {
-    let role = Role::parse(&args.role)
-        .ok_or_else(|| anyhow!("unknown role '{}': use user, moderator, admin or super_admin", args.role))?;
+    let role = parse_role(&args.role)?;
     if !args.password_stdin {
         bail!("pass the password on standard input with --password-stdin (e.g. from a secrets file)");
     }
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
-    let password = line.trim_end_matches(['\r', '\n']).to_owned();
-    let params = HashParams { log_n: args.scrypt_log_n, r: args.scrypt_r, p: args.scrypt_p };
-    let passwords = PasswordHasherConfig::new(params, params.memory_bytes()).context("scrypt parameters")?;
-    let store = Arc::new(Store::open(&args.data_dir)?);
-    // The issuer only matters for signing, which `user add` does not do.
-    let auth =
-        Auth::new(store, passwords, Clock::system(), Policy::default(), "cli").map_err(|e| anyhow!("{e}"))?;
     let req = NewUser {
         username: args.name.clone(),
         email: args.email.clone(),
-        password,
+        password: line.trim_end_matches(['\r', '\n']).to_owned(),
         full_name: args.full_name.clone(),
     };
-    match auth.create_user(&Ctx::cli(), &req, role) {
-        Ok(u) => {
-            println!("created user {} (id {}, role {})", u.username, u.id, u.role.as_str());
-            Ok(())
-        }
-        Err(Error::Invalid(list)) => {
+    // Check the input before touching the data directory, so a typo in the
+    // password leaves no stray database behind.
+    validate_new(&req).map_err(explain)?;
+    let params = HashParams { log_n: args.scrypt_log_n, r: args.scrypt_r, p: args.scrypt_p };
+    let auth = open_auth(&args.data_dir, params)?;
+    let u = auth.create_user(&Ctx::cli(), &req, role).map_err(explain)?;
+    println!("created user {} (id {}, role {})", u.username, u.id, u.role.as_str());
+    Ok(())
+}
+
+fn explain(e: Error) -> anyhow::Error {
+    match e {
+        Error::Invalid(list) => {
             let lines: Vec<String> = list.iter().map(|e| format!("  {}: {}", e.field, e.msg)).collect();
-            bail!("invalid user:\n{}", lines.join("\n"))
+            anyhow!("invalid user:\n{}", lines.join("\n"))
         }
-        Err(Error::Conflict(what)) => bail!("{what}"),
-        Err(e) => Err(anyhow!("{e}")),
+        Error::Conflict(what) => anyhow!("{what}"),
+        other => anyhow!("{other}"),
     }
 }

@@ -31,7 +31,7 @@ pub struct ProfileUpdate {
 
 /// Checks every field and returns them normalised, or every problem at once
 /// (Pydantic reports all invalid fields, in declaration order).
-fn validate_new(u: &NewUser) -> Result<(String, String), Error> {
+pub fn validate_new(u: &NewUser) -> Result<(String, String), Error> {
     let mut errors: Vec<FieldError> = Vec::new();
     let username = validation::username(&u.username).map_err(|e| errors.push(e)).ok();
     let email = validation::email("email", &u.email).map_err(|e| errors.push(e)).ok();

@@ -5,9 +5,9 @@
 //! [`Server::shutdown`] stops accepting, lets in-flight requests finish within the
 //! drain deadline, and returns. [`run`] is `start` plus waiting for SIGTERM/SIGINT.
 //!
-//! Connection life: accept (a semaphore caps open connections) → TLS handshake under
-//! a timeout, inside the connection's task → hyper-util's auto builder (HTTP/1.1 or
-//! h2 by ALPN/preface) with a header-read timeout → [`router::handle`] per request.
+//! Connection life is in [`listener`]: accept (a semaphore caps open connections) →
+//! TLS handshake under a timeout → hyper-util's auto builder (HTTP/1.1 or h2 by
+//! ALPN/preface) with a header-read timeout → [`router::handle`] per request.
 
 pub mod background;
 pub mod client;
@@ -17,6 +17,7 @@ pub mod extract;
 pub mod gate;
 pub mod handlers;
 pub mod idle;
+mod listener;
 pub mod ratelimit;
 pub mod respond;
 pub mod router;
@@ -29,15 +30,9 @@ use crate::crypto::password::PasswordHasherConfig;
 use crate::domain::Auth;
 use crate::store::Store;
 use anyhow::Context;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use state::AppState;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, Semaphore};
 use tokio::task::JoinHandle;
@@ -117,7 +112,8 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Server> {
         None => (None, None),
     };
     let background = tokio::spawn(background::run(Arc::clone(&state), config.cleanup_interval, stop_flush));
-    let task = tokio::spawn(accept_loop(listener, acceptor, Arc::clone(&state), config.clone(), stop_rx));
+    let task =
+        tokio::spawn(listener::accept_loop(listener, acceptor, Arc::clone(&state), config.clone(), stop_rx));
     if let Some(path) = &config.ready_file {
         write_ready_file(path, addr)?;
     }
@@ -134,9 +130,12 @@ fn write_ready_file(path: &std::path::Path, addr: SocketAddr) -> anyhow::Result<
 
 /// Runs until SIGTERM or SIGINT, then shuts down gracefully.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    // Handlers first: a signal that arrives the moment the ready file appears must
+    // drain, not kill the process.
+    let signals = Signals::install()?;
     let server = start(config, Clock::system()).await?;
     announce(&server);
-    wait_for_signal().await?;
+    signals.wait().await;
     tracing::info!("shutting down: no new connections; draining in-flight requests");
     server.shutdown().await;
     tracing::info!("stopped");
@@ -157,112 +156,25 @@ fn announce(server: &Server) {
     }
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    Ok(())
+/// SIGTERM and SIGINT, caught from the moment they are installed.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    tls: Option<TlsAcceptor>,
-    state: Arc<AppState>,
-    config: Config,
-    mut stop: oneshot::Receiver<()>,
-) {
-    let graceful = GracefulShutdown::new();
-    let slots = Arc::new(Semaphore::new(config.limits.max_connections));
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.limits.header_timeout)
-        .keep_alive(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(128)
-        .keep_alive_interval(Some(config.limits.idle_timeout))
-        .keep_alive_timeout(Duration::from_secs(20));
-    let builder = Arc::new(builder);
-    loop {
-        let permit = tokio::select! {
-            p = Arc::clone(&slots).acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            _ = &mut stop => break,
-        };
-        let (tcp, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                Err(e) => {
-                    // EMFILE and friends: back off briefly instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = &mut stop => break,
-        };
-        let _ = tcp.set_nodelay(true);
-        let watcher = graceful.watcher();
-        let state = Arc::clone(&state);
-        let builder = Arc::clone(&builder);
-        let tls = tls.clone();
-        let limits = config.limits.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            connection(tcp, peer, tls, state, &builder, watcher, &limits).await;
-        });
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        })
     }
-    drop(listener);
-    if tokio::time::timeout(config.limits.shutdown_timeout, graceful.shutdown()).await.is_err() {
-        tracing::warn!("drain deadline passed; closing remaining connections");
-    }
-}
 
-/// One connection: TLS handshake (bounded), then HTTP until the client leaves, goes
-/// idle, or shutdown drains it.
-async fn connection(
-    tcp: tokio::net::TcpStream,
-    peer: SocketAddr,
-    tls: Option<TlsAcceptor>,
-    state: Arc<AppState>,
-    builder: &auto::Builder<TokioExecutor>,
-    watcher: hyper_util::server::graceful::Watcher,
-    limits: &crate::config::ConnLimits,
-) {
-    let (first, idle) = (limits.header_timeout, limits.idle_timeout);
-    let Some(acceptor) = tls else {
-        return serve_connection(idle::IdleIo::new(tcp, first, idle), peer, state, builder, watcher).await;
-    };
-    match tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(tcp)).await {
-        Ok(Ok(stream)) => {
-            serve_connection(idle::IdleIo::new(stream, first, idle), peer, state, builder, watcher).await
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
         }
-        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-    }
-}
-
-async fn serve_connection<I>(
-    io: I,
-    peer: SocketAddr,
-    state: Arc<AppState>,
-    builder: &auto::Builder<TokioExecutor>,
-    watcher: hyper_util::server::graceful::Watcher,
-) where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let svc = service_fn(move |req| {
-        let state = Arc::clone(&state);
-        async move { Ok::<_, std::convert::Infallible>(router::handle(&state, peer, req).await) }
-    });
-    let conn = builder.serve_connection(TokioIo::new(io), svc);
-    if let Err(e) = watcher.watch(conn.into_owned()).await {
-        tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }

@@ -180,6 +180,7 @@ impl Store {
                 .map_err(io(&path))?;
             redb::backends::FileBackend::new(file).and_then(|b| Database::builder().create_with_backend(b))
         } else {
+            refuse_newer_schema(&path)?;
             Database::builder().open(&path)
         }
         .map_err(|e| classify_open_error(e, &path))?;
@@ -263,6 +264,29 @@ impl Store {
     /// Cheap liveness probe for /health: can a read transaction be started?
     pub fn is_healthy(&self) -> bool {
         self.db.begin_read().map(|t| t.open_table(META).is_ok()).unwrap_or(false)
+    }
+}
+
+/// Looks at an existing file read-only first, so a database from a newer release is
+/// refused without being touched (opening read-write rewrites header pages even
+/// when nothing is committed). Files the read-only open cannot judge — one that
+/// needs crash recovery, say — are left to the read-write open that follows.
+fn refuse_newer_schema(path: &Path) -> Result<(), StoreError> {
+    let db = match redb::ReadOnlyDatabase::open(path) {
+        Ok(db) => db,
+        Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(StoreError::InUse(path.to_path_buf())),
+        Err(_) => return Ok(()),
+    };
+    let found = db
+        .begin_read()
+        .ok()
+        .and_then(|t| t.open_table(META).ok())
+        .and_then(|m| m.get(META_SCHEMA).ok().flatten().and_then(|v| decode_u32(v.value())));
+    match found {
+        Some(v) if v > SCHEMA_VERSION => {
+            Err(StoreError::NewerSchema { path: path.to_path_buf(), found: v, supported: SCHEMA_VERSION })
+        }
+        _ => Ok(()),
     }
 }
 

@@ -133,8 +133,10 @@ fn newer_schema_is_refused() {
         }
         txn.commit().unwrap();
     }
+    let before = fs::read(dir.path().join(DB_FILE)).unwrap();
     let err = Store::open(dir.path()).unwrap_err();
     assert!(matches!(err, StoreError::NewerSchema { found, .. } if found == SCHEMA_VERSION + 1), "{err}");
+    assert_eq!(fs::read(dir.path().join(DB_FILE)).unwrap(), before, "the refused file is untouched");
 }
 
 #[test]

@@ -733,3 +733,17 @@ async fn sigint_exits_0() {
     let status = s.stop("INT").await;
     assert_eq!(status.code(), Some(0), "{status}");
 }
+
+/// Shutdown does not wait for a client that connected and never started the TLS
+/// handshake (it would otherwise wait out --tls-handshake-timeout).
+#[tokio::test]
+async fn sigterm_does_not_wait_for_silent_handshakes() {
+    let root = tempfile::tempdir().unwrap();
+    let s = Running::start(root.path(), &["--tls-handshake-timeout", "30"]).await;
+    let _silent = TcpStream::connect(s.addr).await.unwrap();
+    expect(&s.call(get("/health")).await, 200, "GET /health");
+    let started = Instant::now();
+    let status = s.stop("TERM").await;
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert!(started.elapsed() < Duration::from_secs(20), "exit waited {:?}", started.elapsed());
+}
