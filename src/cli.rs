@@ -65,6 +65,10 @@ pub struct ServeArgs {
     /// on the same host; passwords and tokens otherwise cross the network in clear.
     #[arg(long, env = "GATEHOUSE_INSECURE_HTTP")]
     pub insecure_http: bool,
+    /// Also listen for plain HTTP on this address (e.g. 0.0.0.0:80) and answer every
+    /// request with a permanent redirect to the HTTPS listener.
+    #[arg(long, env = "GATEHOUSE_REDIRECT_HTTP", value_name = "ADDR:PORT")]
+    pub redirect_http: Option<SocketAddr>,
     /// Extra DNS name or IP for the generated self-signed certificate (repeatable;
     /// localhost, 127.0.0.1 and ::1 are always included).
     #[arg(long = "hostname", env = "GATEHOUSE_HOSTNAME", value_delimiter = ',')]

@@ -171,6 +171,8 @@ pub struct Config {
     pub limits: ConnLimits,
     /// Time between cleanup passes.
     pub cleanup_interval: Duration,
+    /// Plain-HTTP address that redirects to HTTPS.
+    pub redirect_http: Option<SocketAddr>,
 }
 
 /// All problems found in the options.
@@ -255,6 +257,11 @@ impl Config {
             (Some(cert), Some(key), false) => TlsSource::Files { cert: cert.clone(), key: key.clone() },
             _ => TlsSource::SelfSigned { hostnames: a.hostnames.clone() },
         };
+        if a.redirect_http.is_some() && a.insecure_http {
+            errs.push(
+                "--redirect-http needs HTTPS to redirect to; it cannot be used with --insecure-http".into(),
+            );
+        }
         let hash_params = HashParams { log_n: a.scrypt_log_n, r: a.scrypt_r, p: a.scrypt_p };
         let hash_memory_bytes = a.hash_memory_mib.saturating_mul(1024 * 1024);
         if !(1..=24).contains(&a.scrypt_log_n)
@@ -318,6 +325,7 @@ impl Config {
                 audit_retention: Duration::from_secs(a.audit_retention_days.saturating_mul(86_400)),
             },
             cleanup_interval: mins(a.cleanup_interval_minutes),
+            redirect_http: a.redirect_http,
             issuer,
             limits: ConnLimits {
                 max_connections: a.max_connections,

@@ -19,6 +19,7 @@ pub mod handlers;
 pub mod idle;
 mod listener;
 pub mod ratelimit;
+pub mod redirect;
 pub mod respond;
 pub mod router;
 pub mod state;
@@ -111,6 +112,13 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Server> {
         Some((cfg, info)) => (Some(TlsAcceptor::from(cfg)), Some(info)),
         None => (None, None),
     };
+    if let Some(redirect_addr) = config.redirect_http {
+        let plain = TcpListener::bind(redirect_addr)
+            .await
+            .with_context(|| format!("cannot listen on {redirect_addr} for --redirect-http"))?;
+        tracing::info!(addr = %plain.local_addr()?, "redirecting plain HTTP to HTTPS");
+        tokio::spawn(redirect::serve(plain, addr.port(), config.limits.header_timeout, stop_flush.clone()));
+    }
     let background = tokio::spawn(background::run(Arc::clone(&state), config.cleanup_interval, stop_flush));
     let task =
         tokio::spawn(listener::accept_loop(listener, acceptor, Arc::clone(&state), config.clone(), stop_rx));

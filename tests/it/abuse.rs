@@ -196,3 +196,90 @@ async fn security_headers_on_every_response() {
         assert!(r.header("server").is_none());
     }
 }
+
+async fn raw_tls(addr: std::net::SocketAddr) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let cfg = client_config(&ca().ca_der, &[b"http/1.1"]);
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    tokio_rustls::TlsConnector::from(cfg).connect(name, tcp).await.unwrap()
+}
+
+/// Reads until the server closes the connection (or 15 s pass); returns when.
+async fn closed_after(
+    io: &mut (impl tokio::io::AsyncRead + Unpin),
+    start: std::time::Instant,
+) -> Option<std::time::Duration> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(15), io.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(start.elapsed()),
+            Ok(Ok(_)) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_and_silent_clients_are_cut_off() {
+    use tokio::io::AsyncWriteExt;
+    let t = TestServer::start_with(&["--header-timeout", "1", "--idle-timeout", "2"]).await;
+    let addr = t.client.addr;
+    // Connects, finishes the handshake, says nothing.
+    let mut silent = raw_tls(addr).await;
+    let start = std::time::Instant::now();
+    let waited = closed_after(&mut silent, start).await.expect("silent client never cut off");
+    assert!(waited < std::time::Duration::from_secs(5), "{waited:?}");
+    // Trickles a header line every 300 ms, never finishing the request.
+    let mut slow = raw_tls(addr).await;
+    let start = std::time::Instant::now();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n").await.unwrap();
+    let trickle = async {
+        for i in 0..40 {
+            if slow.write_all(format!("X-Slow-{i}: y\r\n").as_bytes()).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+        start.elapsed()
+    };
+    let cut = tokio::time::timeout(std::time::Duration::from_secs(20), trickle).await.unwrap();
+    assert!(cut < std::time::Duration::from_secs(6), "trickling client kept for {cut:?}");
+    // Idle keep-alive connections are closed too.
+    let mut idle = raw_tls(addr).await;
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
+    let start = std::time::Instant::now();
+    let waited = closed_after(&mut idle, start).await.expect("idle keep-alive never closed");
+    assert!(waited < std::time::Duration::from_secs(5), "{waited:?}");
+}
+
+#[tokio::test]
+async fn many_idle_connections_do_not_block_a_normal_request() {
+    let t = TestServer::start_with(&["--max-connections", "300"]).await;
+    let mut idle = Vec::new();
+    for _ in 0..200 {
+        idle.push(raw_tls(t.client.addr).await);
+    }
+    let r = tokio::time::timeout(std::time::Duration::from_secs(5), t.call(get("/health"))).await.unwrap();
+    assert_eq!(r.status, 200);
+    drop(idle);
+}
+
+#[tokio::test]
+async fn plain_http_can_be_redirected_to_https() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Find a free port for the redirect listener.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let t = TestServer::start_with(&["--redirect-http", &format!("127.0.0.1:{port}")]).await;
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    tcp.write_all(b"GET /api/v1/users/me?x=1 HTTP/1.1\r\nHost: auth.lan:80\r\n\r\n").await.unwrap();
+    let mut buf = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(5), tcp.read_to_end(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf).to_lowercase();
+    assert!(text.starts_with("http/1.1 308"), "{text}");
+    let https_port = t.client.addr.port();
+    assert!(text.contains(&format!("location: https://auth.lan:{https_port}/api/v1/users/me?x=1")), "{text}");
+}
