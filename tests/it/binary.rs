@@ -747,3 +747,60 @@ async fn sigterm_does_not_wait_for_silent_handshakes() {
     assert_eq!(status.code(), Some(0), "{status}");
     assert!(started.elapsed() < Duration::from_secs(20), "exit waited {:?}", started.elapsed());
 }
+
+/// Neither the log (at debug level) nor the audit log ever holds a password, token
+/// or API key, whatever happened.
+#[tokio::test]
+async fn no_secret_reaches_the_log() {
+    let root = tempfile::tempdir().unwrap();
+    let s = Running::start(root.path(), &["--log-level", "debug", "--max-failed-logins", "2"]).await;
+    let mut secrets: Vec<String> =
+        vec![harness::PASSWORD.into(), "WrongPass123!".into(), "NewSecure456!".into()];
+    register(&s, "alice").await;
+    let t1 = login(&s, "alice").await;
+    let r = s.call(post_json("/api/v1/auth/refresh", json!({"refresh_token": t1["refresh_token"]}))).await;
+    expect(&r, 200, "refresh");
+    let t2 = r.json();
+    expect(
+        &s.call(post_json("/api/v1/auth/refresh", json!({"refresh_token": t1["refresh_token"]}))).await,
+        401,
+        "reuse",
+    );
+    let t3 = login(&s, "alice").await;
+    let at = access_token(&t3);
+    let r = s.call(post_json("/api/v1/api-keys/generate", json!({})).bearer(&at)).await;
+    expect(&r, 200, "generate");
+    let key = r.json()["api_key"].as_str().unwrap().to_owned();
+    expect(&s.call(get("/api/v1/users/me").header("x-api-key", &key)).await, 200, "key use");
+    expect(&s.call(get("/api/v1/users/me").bearer(&format!("{at}tampered"))).await, 401, "bad token");
+    let change = json!({"current_password": harness::PASSWORD, "new_password": "NewSecure456!"});
+    expect(&s.call(post_json("/api/v1/auth/change-password", change).bearer(&at)).await, 200, "change");
+    for _ in 0..3 {
+        s.call(post_form("/api/v1/auth/token", &[("username", "alice"), ("password", "WrongPass123!")]))
+            .await;
+    }
+    for t in [&t1, &t2, &t3] {
+        secrets.push(t["access_token"].as_str().unwrap().into());
+        secrets.push(t["refresh_token"].as_str().unwrap().into());
+    }
+    secrets.push(key);
+    let mut s = s;
+    s.proc.signal("TERM");
+    let status = s.proc.wait(EXIT_LIMIT).await;
+    assert_eq!(status.code(), Some(0));
+    let log = format!("{}{}", s.proc.stdout(), s.proc.stderr());
+    assert!(log.contains("\"target\":\"audit\""), "audit lines are logged:\n{log}");
+    assert!(log.contains("account_locked") && log.contains("token_reuse_detected"));
+    // Every JWT segment and the key's secret part, not just the whole strings.
+    for secret in &secrets {
+        for part in secret.split('.').filter(|p| p.len() > 16) {
+            assert!(!log.contains(part), "a secret fragment is in the log");
+        }
+        assert!(!log.contains(secret.as_str()), "a secret is in the log");
+    }
+    let db = std::fs::read(root.path().join("data").join("gatehouse.redb")).unwrap();
+    let db = String::from_utf8_lossy(&db);
+    for secret in &secrets {
+        assert!(!db.contains(secret.as_str()), "a secret is stored in the database file");
+    }
+}
