@@ -804,3 +804,32 @@ async fn no_secret_reaches_the_log() {
         assert!(!db.contains(secret.as_str()), "a secret is stored in the database file");
     }
 }
+
+/// `gatehouse user set-role` is the operator's way to grant (or take) super_admin.
+#[tokio::test]
+async fn user_set_role_promotes_offline() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path();
+    let (status, p) = user_add(dir, "bob", "user", PASSWORD).await;
+    assert!(status.success(), "{}", p.stderr());
+    let set_role = |name: &str, role: &str| {
+        let data = dir.join("data");
+        let args: Vec<String> = ["user", "set-role", name, role, "--data-dir", data.to_str().unwrap()]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        Proc::spawn(dir, &args, Stdio::null())
+    };
+    let mut p = set_role("bob", "super_admin");
+    assert!(p.wait(EXIT_LIMIT).await.success(), "{}", p.stderr());
+    assert!(p.stdout().contains("bob is now super_admin"), "{}", p.stdout());
+    let mut p = set_role("nobody", "admin");
+    assert_eq!(p.wait(EXIT_LIMIT).await.code(), Some(1));
+    assert!(p.stderr().contains("no user named 'nobody'"), "{}", p.stderr());
+    let mut p = set_role("bob", "root");
+    assert_eq!(p.wait(EXIT_LIMIT).await.code(), Some(1));
+    let s = Running::start(dir, &[]).await;
+    let tokens = login(&s, "bob").await;
+    assert_eq!(jwt_part(&access_token(&tokens), 1)["role"], "super_admin");
+    assert_eq!(s.stop("TERM").await.code(), Some(0));
+}
