@@ -323,6 +323,7 @@ impl Config {
                 max_failed_logins: a.max_failed_logins,
                 lockout: mins(a.lockout_minutes),
                 audit_retention: Duration::from_secs(a.audit_retention_days.saturating_mul(86_400)),
+                key_lead: Policy::default().key_lead,
             },
             cleanup_interval: mins(a.cleanup_interval_minutes),
             redirect_http: a.redirect_http,

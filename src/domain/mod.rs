@@ -9,6 +9,7 @@ pub mod access;
 pub mod admin;
 pub mod api_keys;
 pub mod audit;
+pub mod keys;
 pub mod roles;
 pub mod sessions;
 pub mod users;
@@ -16,13 +17,14 @@ pub mod validation;
 
 use crate::clock::Clock;
 use crate::clock::Micros;
-use crate::crypto::jwt::{self, Keyring, PublicKey};
 use crate::crypto::password::{PasswordError, PasswordHasherConfig};
-use crate::store::records::{KeySet, KeyState, SigningKeyRecord, User};
+use crate::store::records::User;
 use crate::store::{Store, StoreError};
 pub use audit::Ctx;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
+
+pub use keys::KeyInfo;
 use std::time::Duration;
 pub use validation::FieldError;
 
@@ -86,6 +88,15 @@ pub struct Policy {
     pub lockout: Duration,
     /// How long audit entries are kept.
     pub audit_retention: Duration,
+    /// How long a new signing key is published before it signs (`keys rotate`).
+    pub key_lead: Duration,
+}
+
+impl Policy {
+    /// The longest any token lives: a retired key keeps verifying this long.
+    pub fn max_token_lifetime(&self) -> Duration {
+        self.access_ttl.max(self.refresh_ttl)
+    }
 }
 
 impl Default for Policy {
@@ -96,6 +107,7 @@ impl Default for Policy {
             max_failed_logins: 5,
             lockout: Duration::from_secs(30 * 60),
             audit_retention: Duration::from_secs(90 * 86_400),
+            key_lead: Duration::from_secs(3600),
         }
     }
 }
@@ -104,7 +116,7 @@ impl Default for Policy {
 #[derive(Debug)]
 pub struct Auth {
     store: Arc<Store>,
-    keys: RwLock<Arc<Keyring>>,
+    keys: RwLock<keys::Loaded>,
     passwords: PasswordHasherConfig,
     clock: Clock,
     policy: Policy,
@@ -123,10 +135,10 @@ impl Auth {
         policy: Policy,
         issuer: &str,
     ) -> Result<Self, Error> {
-        let keyring = load_or_create_keys(&store, &clock, issuer)?;
+        let loaded = keys::load(&store, &clock, issuer, policy.max_token_lifetime(), true)?;
         Ok(Self {
             store,
-            keys: RwLock::new(Arc::new(keyring)),
+            keys: RwLock::new(loaded),
             passwords,
             clock,
             policy,
@@ -150,14 +162,6 @@ impl Auth {
         &self.policy
     }
 
-    /// The current keyring (cheap `Arc` clone; a rotation swaps it atomically).
-    pub fn keyring(&self) -> Arc<Keyring> {
-        match self.keys.read() {
-            Ok(k) => Arc::clone(&k),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
-    }
-
     fn user_or_internal(tx_user: Option<User>, id: u64) -> Result<User, Error> {
         tx_user.ok_or_else(|| Error::Internal(format!("user {id} missing")))
     }
@@ -178,38 +182,4 @@ impl Auth {
             })
         })
     }
-}
-
-fn load_or_create_keys(store: &Store, clock: &Clock, issuer: &str) -> Result<Keyring, Error> {
-    let set = store.write(|tx| {
-        let mut set = tx.keys()?;
-        if !set.keys.iter().any(|k| k.state == KeyState::Active) {
-            let pkcs8 = jwt::generate_pkcs8().map_err(|e| Error::Internal(e.to_string()))?;
-            let public = jwt::public_key(&pkcs8).map_err(|e| Error::Internal(e.to_string()))?;
-            set.keys.push(SigningKeyRecord {
-                kid: public.kid,
-                pkcs8,
-                created_at: clock.now_micros(),
-                state: KeyState::Active,
-            });
-            tx.put_keys(&set)?;
-        }
-        Ok::<KeySet, Error>(set)
-    })?;
-    keyring_from(&set, issuer)
-}
-
-/// Builds a keyring from stored keys: the newest active key signs, every key verifies.
-pub fn keyring_from(set: &KeySet, issuer: &str) -> Result<Keyring, Error> {
-    let active = set
-        .keys
-        .iter()
-        .rev()
-        .find(|k| k.state == KeyState::Active)
-        .ok_or_else(|| Error::Internal("no active signing key".into()))?;
-    let mut others: Vec<PublicKey> = Vec::new();
-    for k in set.keys.iter().filter(|k| k.kid != active.kid) {
-        others.push(jwt::public_key(&k.pkcs8).map_err(|e| Error::Internal(e.to_string()))?);
-    }
-    Keyring::new(&active.pkcs8, &others, issuer).map_err(|e| Error::Internal(e.to_string()))
 }

@@ -275,16 +275,9 @@ pub struct AuditRecord {
     pub detail: Option<String>,
 }
 
-/// Lifecycle of a signing key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum KeyState {
-    /// Signs new tokens.
-    Active,
-    /// No longer signs; still verifies until `retire_after`.
-    Retired,
-}
-
 /// An Ed25519 signing key (private, PKCS#8). The file is 0600; this never leaves it.
+/// Which key signs is decided by time: the newest key whose `activates_at` has
+/// passed (see `domain::keys`).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SigningKeyRecord {
     /// Key id (derived from the public key).
@@ -293,15 +286,18 @@ pub struct SigningKeyRecord {
     pub pkcs8: Vec<u8>,
     /// Creation time.
     pub created_at: Micros,
-    /// State.
-    pub state: KeyState,
+    /// From this time on the key signs (until a newer key activates).
+    pub activates_at: Micros,
+    /// Withdrawn at once by an emergency rotation: neither signs nor verifies.
+    pub revoked: bool,
 }
 
 impl std::fmt::Debug for SigningKeyRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SigningKeyRecord")
             .field("kid", &self.kid)
-            .field("state", &self.state)
+            .field("activates_at", &self.activates_at)
+            .field("revoked", &self.revoked)
             .finish_non_exhaustive()
     }
 }
