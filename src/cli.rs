@@ -127,7 +127,12 @@ pub struct ServeArgs {
     /// entries, idle rate-limit entries); one also runs at start-up.
     #[arg(long, env = "GATEHOUSE_CLEANUP_INTERVAL_MINUTES", default_value_t = 10)]
     pub cleanup_interval_minutes: u64,
-    /// Token issuer (`iss`). Default: https://<first --hostname or localhost>.
+    /// Prefix of the identity headers /api/v1/auth/verify returns to a reverse
+    /// proxy: PREFIX + User, User-Id, Role, Scopes, Email.
+    #[arg(long, env = "GATEHOUSE_FORWARD_AUTH_HEADER_PREFIX", default_value = "X-Auth-")]
+    pub forward_auth_header_prefix: String,
+    /// Token issuer (`iss`), also the base of the discovery URLs. Default:
+    /// https://<first --hostname or localhost>[:<port> unless 443].
     #[arg(long, env = "GATEHOUSE_ISSUER")]
     pub issuer: Option<String>,
     /// Most connections open at once; further clients wait in the kernel backlog.

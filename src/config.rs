@@ -166,13 +166,17 @@ pub struct Config {
     /// Token lifetimes and lockout.
     pub policy: Policy,
     /// `iss` of every token.
-    pub issuer: String,
+    pub issuer: Option<String>,
+    /// Names in the certificate and the default issuer (first one).
+    pub hostnames: Vec<String>,
     /// Connection limits.
     pub limits: ConnLimits,
     /// Time between cleanup passes.
     pub cleanup_interval: Duration,
     /// Plain-HTTP address that redirects to HTTPS.
     pub redirect_http: Option<SocketAddr>,
+    /// Lower-case prefix of the forward-auth identity headers.
+    pub forward_header_prefix: String,
 }
 
 /// All problems found in the options.
@@ -215,6 +219,22 @@ fn valid_origin(o: &str) -> bool {
 }
 
 impl Config {
+    /// The `iss` of every token: `--issuer`, or `https://` + the first `--hostname`
+    /// (else localhost) + the port when it is not 443. The RFC 8414 metadata and the
+    /// JWKS URL are derived from it.
+    pub fn issuer_for(&self, port: u16) -> String {
+        if let Some(i) = &self.issuer {
+            return i.trim_end_matches('/').to_owned();
+        }
+        let host = self.hostnames.first().map_or("localhost", String::as_str);
+        let host = if host.contains(':') { format!("[{host}]") } else { host.to_owned() };
+        if port == 443 {
+            format!("https://{host}")
+        } else {
+            format!("https://{host}:{port}")
+        }
+    }
+
     /// Validates `serve` options.
     pub fn from_args(a: &ServeArgs) -> Result<Self, ConfigErrors> {
         let mut errs: Vec<String> = Vec::new();
@@ -297,10 +317,12 @@ impl Config {
         if a.max_connections == 0 {
             errs.push("--max-connections must be at least 1".into());
         }
-        let issuer = a.issuer.clone().unwrap_or_else(|| {
-            format!("https://{}", a.hostnames.first().map(String::as_str).unwrap_or("localhost"))
-        });
-        if issuer.trim().is_empty() {
+        let prefix = &a.forward_auth_header_prefix;
+        if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            errs.push(format!("--forward-auth-header-prefix: '{prefix}' must be letters, digits and '-'"));
+        }
+        let issuer = a.issuer.clone();
+        if issuer.as_deref().is_some_and(|i| i.trim().is_empty()) {
             errs.push("--issuer must not be empty".into());
         }
         if !errs.is_empty() {
@@ -327,7 +349,9 @@ impl Config {
             },
             cleanup_interval: mins(a.cleanup_interval_minutes),
             redirect_http: a.redirect_http,
+            forward_header_prefix: a.forward_auth_header_prefix.to_ascii_lowercase(),
             issuer,
+            hostnames: a.hostnames.clone(),
             limits: ConnLimits {
                 max_connections: a.max_connections,
                 tls_handshake_timeout: Duration::from_secs(a.tls_handshake_timeout_secs),
@@ -362,7 +386,12 @@ mod tests {
         assert_eq!(c.rate_limits.login, Some(Rate { count: 5, window: Duration::from_secs(60) }));
         assert_eq!(c.rate_limits.register, Some(Rate { count: 3, window: Duration::from_secs(3600) }));
         assert_eq!(c.tls, TlsSource::SelfSigned { hostnames: vec![] });
-        assert_eq!(c.issuer, "https://localhost");
+        assert_eq!(c.issuer, None);
+        assert_eq!(c.issuer_for(8443), "https://localhost:8443");
+        assert_eq!(
+            Config::from_args(&args(&["--hostname", "auth.lan"])).unwrap().issuer_for(443),
+            "https://auth.lan"
+        );
     }
 
     #[test]

@@ -49,6 +49,8 @@ pub enum Rule {
     MinRole(Role),
     /// Every one of these permissions (`require_permission`).
     Permissions(&'static [Permission]),
+    /// A credential holding this scope, or a user with one of these roles.
+    ScopeOrRoles(&'static str, &'static [Role]),
 }
 
 /// admin and super_admin, the tutorial's admin endpoints' roles.
@@ -78,6 +80,11 @@ impl Principal {
             Rule::MinRole(min) => {
                 if level(role) < level(min) {
                     return Err(Error::Forbidden(format!("Minimum role required: {}", min.as_str())));
+                }
+            }
+            Rule::ScopeOrRoles(needed, roles) => {
+                if !roles.contains(&role) && !self.scopes.iter().any(|s| s == needed) {
+                    return Err(Error::MissingScope(needed));
                 }
             }
             Rule::Permissions(perms) => {

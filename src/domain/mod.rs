@@ -9,6 +9,7 @@ pub mod access;
 pub mod admin;
 pub mod api_keys;
 pub mod audit;
+pub mod introspect;
 pub mod keys;
 pub mod roles;
 pub mod sessions;

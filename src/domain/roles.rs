@@ -115,8 +115,22 @@ pub const SCOPES: [(&str, &str); 8] = [
     ("admin", "Full administrative access"),
 ];
 
-/// get_allowed_scopes_for_role: whether `role` may hold `scope`.
+/// Scopes gatehouse adds to the tutorial's list. They are never granted by
+/// default: a login or API key gets one only by asking for it.
+pub const EXTRA_SCOPES: [(&str, &str); 1] =
+    [("introspect", "Ask gatehouse about tokens (RFC 7662 introspection)")];
+
+/// Whether `role` may hold `scope`: the tutorial's map, plus `introspect` for
+/// admins and super_admins.
 pub fn scope_allowed(role: Role, scope: &str) -> bool {
+    if scope == "introspect" {
+        return matches!(role, Role::Admin | Role::SuperAdmin);
+    }
+    tutorial_scope_allowed(role, scope)
+}
+
+/// get_allowed_scopes_for_role: whether `role` may hold `scope`.
+fn tutorial_scope_allowed(role: Role, scope: &str) -> bool {
     let base = matches!(scope, "profile:read" | "profile:write" | "posts:read");
     match role {
         Role::User => base || scope == "posts:write",
@@ -128,9 +142,10 @@ pub fn scope_allowed(role: Role, scope: &str) -> bool {
     }
 }
 
-/// Every scope `role` may hold, in the canonical order.
+/// Every tutorial scope `role` may hold, in the canonical order: what a login that
+/// asks for none is granted.
 pub fn allowed_scopes(role: Role) -> Vec<String> {
-    SCOPES.iter().filter(|(s, _)| scope_allowed(role, s)).map(|(s, _)| (*s).to_owned()).collect()
+    SCOPES.iter().filter(|(s, _)| tutorial_scope_allowed(role, s)).map(|(s, _)| (*s).to_owned()).collect()
 }
 
 /// The tutorial's login rule: none requested → everything the role allows;
@@ -192,6 +207,9 @@ mod tests {
             ["posts:read"]
         );
         assert!(grant_scopes(Role::User, &req(&["admin"])).is_empty());
+        assert!(grant_scopes(Role::User, &req(&["introspect"])).is_empty());
+        assert_eq!(grant_scopes(Role::Admin, &req(&["introspect"])), ["introspect"]);
+        assert!(!allowed_scopes(Role::SuperAdmin).contains(&"introspect".to_string()), "never by default");
         assert_eq!(grant_scopes(Role::User, &[]), allowed_scopes(Role::User));
         assert_eq!(narrow_scopes(Role::User, &req(&["admin", "profile:read"])), ["profile:read"]);
     }

@@ -7,6 +7,7 @@
 
 use super::respond::{json, Body};
 use crate::domain::{self, FieldError};
+use hyper::header::{HeaderName, CACHE_CONTROL, RETRY_AFTER};
 use hyper::header::{HeaderValue, ALLOW, WWW_AUTHENTICATE};
 use hyper::{Method, Response, StatusCode};
 use serde_json::{json, Value};
@@ -69,6 +70,9 @@ pub enum ApiError {
     BodyRead,
     /// Store unusable (/health, 503).
     Unavailable,
+    /// A failure at the OAuth2 token endpoint: rendered as `inner`, with RFC 6749
+    /// `error` and `error_description` beside the tutorial's `detail`.
+    OAuth(Box<ApiError>),
 }
 
 impl From<domain::Error> for ApiError {
@@ -82,34 +86,85 @@ impl From<domain::Error> for ApiError {
     }
 }
 
-fn detail(status: StatusCode, text: &str) -> Response<Body> {
-    json(status, &json!({ "detail": text }))
+/// An error response before it is built: status, JSON body, extra headers.
+struct Rendered {
+    status: StatusCode,
+    body: Value,
+    headers: Vec<(HeaderName, HeaderValue)>,
 }
 
-fn bearer_challenge(mut r: Response<Body>) -> Response<Body> {
-    r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+fn detail(status: StatusCode, text: &str) -> Rendered {
+    Rendered { status, body: json!({ "detail": text }), headers: Vec::new() }
+}
+
+fn bearer_challenge(mut r: Rendered) -> Rendered {
+    r.headers.push((WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+    r
+}
+
+fn with_header(mut r: Rendered, name: HeaderName, value: &str) -> Rendered {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        r.headers.push((name, v));
+    }
     r
 }
 
 impl ApiError {
     /// The response for this error. `request_id` goes into the log line of a 500.
     pub fn into_response(self, request_id: u64) -> Response<Body> {
+        let r = self.render(request_id);
+        let mut resp = json(r.status, &r.body);
+        for (k, v) in r.headers {
+            resp.headers_mut().append(k, v);
+        }
+        resp
+    }
+
+    /// The RFC 6749 §5.2 `error` code for this failure at the token endpoint.
+    fn oauth_code(&self) -> Option<&'static str> {
         use domain::Error as D;
         match self {
+            ApiError::Validation(list)
+                if list.iter().any(|i| i.loc.get(1) == Some(&Value::from("grant_type"))) =>
+            {
+                Some("unsupported_grant_type")
+            }
+            ApiError::Validation(_) | ApiError::Domain(D::Invalid(_)) => Some("invalid_request"),
+            ApiError::Domain(D::Unauthenticated(_)) => Some("invalid_grant"),
+            ApiError::Domain(D::Internal(_)) => Some("server_error"),
+            _ => None,
+        }
+    }
+
+    fn render(self, request_id: u64) -> Rendered {
+        use domain::Error as D;
+        match self {
+            ApiError::OAuth(inner) => {
+                let code = inner.oauth_code();
+                let mut r = inner.render(request_id);
+                if let (Some(code), Some(obj)) = (code, r.body.as_object_mut()) {
+                    let description = match obj.get("detail") {
+                        Some(Value::String(s)) => s.clone(),
+                        _ => "The request is missing a parameter or has an invalid one".into(),
+                    };
+                    obj.insert("error".into(), Value::from(code));
+                    obj.insert("error_description".into(), Value::from(description));
+                }
+                r.headers.push((CACHE_CONTROL, HeaderValue::from_static("no-store")));
+                r
+            }
             ApiError::Domain(D::Invalid(list)) => {
-                ApiError::Validation(list.into_iter().map(Invalid::from).collect()).into_response(request_id)
+                ApiError::Validation(list.into_iter().map(Invalid::from).collect()).render(request_id)
             }
             ApiError::Domain(D::Unauthenticated(text)) => {
                 bearer_challenge(detail(StatusCode::UNAUTHORIZED, text))
             }
             ApiError::Domain(D::Forbidden(text)) => detail(StatusCode::FORBIDDEN, &text),
-            ApiError::Domain(D::MissingScope(scope)) => {
-                let mut r = detail(StatusCode::FORBIDDEN, &format!("Token missing required scope: {scope}"));
-                if let Ok(v) = HeaderValue::from_str(&format!("Bearer scope=\"{scope}\"")) {
-                    r.headers_mut().insert(WWW_AUTHENTICATE, v);
-                }
-                r
-            }
+            ApiError::Domain(D::MissingScope(scope)) => with_header(
+                detail(StatusCode::FORBIDDEN, &format!("Token missing required scope: {scope}")),
+                WWW_AUTHENTICATE,
+                &format!("Bearer scope=\"{scope}\""),
+            ),
             ApiError::Domain(D::BadRequest(text)) => detail(StatusCode::BAD_REQUEST, text),
             ApiError::Domain(D::NotFound(text)) => detail(StatusCode::NOT_FOUND, text),
             ApiError::Domain(D::Conflict(text)) => detail(StatusCode::CONFLICT, text),
@@ -119,7 +174,11 @@ impl ApiError {
             }
             ApiError::Validation(list) => {
                 let items: Vec<Value> = list.iter().map(Invalid::to_json).collect();
-                json(StatusCode::UNPROCESSABLE_ENTITY, &json!({ "detail": items }))
+                Rendered {
+                    status: StatusCode::UNPROCESSABLE_ENTITY,
+                    body: json!({ "detail": items }),
+                    headers: Vec::new(),
+                }
             }
             ApiError::NotAuthenticated => {
                 bearer_challenge(detail(StatusCode::UNAUTHORIZED, "Not authenticated"))
@@ -130,26 +189,21 @@ impl ApiError {
             )),
             ApiError::NotFound => detail(StatusCode::NOT_FOUND, "Not Found"),
             ApiError::MethodNotAllowed(allow) => {
-                let mut r = detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
                 let list = allow.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
-                if let Ok(v) = HeaderValue::from_str(&list) {
-                    r.headers_mut().insert(ALLOW, v);
-                }
-                r
+                with_header(detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"), ALLOW, &list)
             }
-            ApiError::RateLimited(d) => {
-                let mut r = detail(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded");
-                if let Ok(v) = HeaderValue::from_str(&d.retry_after.to_string()) {
-                    r.headers_mut().insert(hyper::header::RETRY_AFTER, v);
-                }
-                r
-            }
+            ApiError::RateLimited(d) => with_header(
+                detail(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded"),
+                RETRY_AFTER,
+                &d.retry_after.to_string(),
+            ),
             ApiError::PayloadTooLarge => detail(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"),
             ApiError::BodyRead => detail(StatusCode::BAD_REQUEST, "Request body could not be read"),
-            ApiError::Unavailable => json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &json!({"status": "unhealthy", "version": env!("CARGO_PKG_VERSION")}),
-            ),
+            ApiError::Unavailable => Rendered {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                body: json!({"status": "unhealthy", "version": env!("CARGO_PKG_VERSION")}),
+                headers: Vec::new(),
+            },
         }
     }
 }

@@ -86,8 +86,13 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Server> {
     let store = Arc::new(Store::open(&config.data_dir)?);
     let passwords = PasswordHasherConfig::new(config.hash_params, config.hash_memory_bytes)
         .context("scrypt parameters")?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let issuer = config.issuer_for(addr.port());
     let auth = Arc::new(
-        Auth::new(store, passwords, clock, config.policy.clone(), &config.issuer)
+        Auth::new(store, passwords, clock, config.policy.clone(), &issuer)
             .map_err(|e| anyhow::anyhow!("cannot load signing keys: {e}"))?,
     );
     let tls = tls::load(&config.tls, &config.data_dir)?;
@@ -101,11 +106,9 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Server> {
         limits: state::RateLimiters::new(&config.rate_limits),
         trusted_proxies: config.trusted_proxies.clone(),
         cors: cors::Cors::new(&config.cors_origins),
+        issuer,
+        forward_header_prefix: config.forward_header_prefix.clone(),
     });
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = oneshot::channel();
     let (flush_tx, stop_flush) = tokio::sync::watch::channel(false);
     let (acceptor, cert) = match tls {

@@ -28,6 +28,10 @@
 //! | POST   | /api/v1/admin/users/{user_id}/revoke-sessions | Bearer   | update:any_user       | users:write   |
 //! | GET    | /api/v1/admin/dashboard                 | Bearer/API key | role admin/super_admin| admin         |
 //! | GET    | /api/v1/admin/audit                     | Bearer/API key | view:audit_log        | admin         |
+//! | POST   | /api/v1/auth/introspect                 | Bearer/API key | introspect scope, or admin/super_admin |  |
+//! | any    | /api/v1/auth/verify                     | Bearer, API key or login cookie (read by the handler) | `?role=`, `?scope=` | |
+//! | GET    | /.well-known/jwks.json                  | none           |                       |               |
+//! | GET    | /.well-known/oauth-authorization-server | none           |                       |               |
 //!
 //! An unknown path is 404; a known path with another method is 405 with `Allow`.
 //! Both carry a JSON `detail`, like every other error.
@@ -36,7 +40,7 @@ use super::client::client_ip;
 use super::error::ApiError;
 use super::extract::read_body;
 use super::gate;
-use super::handlers::{admin, api_keys, auth, health, users};
+use super::handlers::{admin, api_keys, auth, discovery, health, users, verify};
 use super::respond::{security_headers, Body};
 use super::state::AppState;
 use crate::domain::access::{Principal, Rule, ADMINS};
@@ -76,6 +80,10 @@ pub enum Endpoint {
     AdminRevokeSessions,
     AdminDashboard,
     AdminAudit,
+    Jwks,
+    Metadata,
+    Verify,
+    Introspect,
 }
 
 /// Which credential a route takes, and what it demands of the caller.
@@ -119,7 +127,7 @@ pub struct Route {
 
 const fn route(method: &'static str, path: &'static str, endpoint: Endpoint, access: Access) -> Route {
     let rate = match endpoint {
-        Endpoint::Health => RateClass::Unlimited,
+        Endpoint::Health | Endpoint::Jwks | Endpoint::Metadata | Endpoint::Verify => RateClass::Unlimited,
         Endpoint::Token | Endpoint::Login => RateClass::Login,
         Endpoint::Register => RateClass::Register,
         _ => RateClass::Api,
@@ -133,6 +141,7 @@ use Endpoint as E;
 const MANAGE_ROLES: Rule = Rule::Permissions(&[Permission::ManageRoles]);
 const UPDATE_USERS: Rule = Rule::Permissions(&[Permission::UpdateAnyUser]);
 const VIEW_AUDIT: Rule = Rule::Permissions(&[Permission::ViewAuditLog]);
+const INTROSPECT: Rule = Rule::ScopeOrRoles("introspect", ADMINS);
 
 /// The route table (see the module doc for the same table, readable).
 pub const ROUTES: &[Route] = &[
@@ -195,6 +204,12 @@ pub const ROUTES: &[Route] = &[
         BearerOrKey(Rule::Roles(ADMINS), Some("admin")),
     ),
     route("GET", "/api/v1/admin/audit", E::AdminAudit, BearerOrKey(VIEW_AUDIT, Some("admin"))),
+    route("GET", "/.well-known/jwks.json", E::Jwks, Public),
+    route("GET", "/.well-known/oauth-authorization-server", E::Metadata, Public),
+    // Any method: proxies forward the original one. Credentials are read by the
+    // handler (Bearer, API key or the login cookie), refusals are not audited.
+    route("*", "/api/v1/auth/verify", E::Verify, Public),
+    route("POST", "/api/v1/auth/introspect", E::Introspect, BearerOrKey(INTROSPECT, None)),
 ];
 
 /// Path parameters captured by `{name}` segments.
@@ -223,7 +238,7 @@ pub fn find(method: &Method, path: &str) -> Result<(&'static Route, Params), Api
     for literal_pass in [true, false] {
         for r in ROUTES.iter().filter(|r| r.path.contains('{') != literal_pass) {
             if let Some(params) = matches(r.path, path) {
-                if r.method == method.as_str() && hit.is_none() {
+                if (r.method == "*" || r.method == method.as_str()) && hit.is_none() {
                     hit = Some((r, params));
                 } else if let Ok(m) = Method::from_bytes(r.method.as_bytes()) {
                     if !allowed.contains(&m) {
@@ -341,6 +356,10 @@ async fn dispatch(ep: Endpoint, state: &AppState, req: Req) -> Result<Response<B
         E::AdminRevokeSessions => admin::revoke_sessions(state, req).await,
         E::AdminDashboard => admin::dashboard(state),
         E::AdminAudit => admin::audit(state, req),
+        E::Jwks => discovery::jwks(state),
+        E::Metadata => discovery::metadata(state),
+        E::Verify => verify::verify(state, req),
+        E::Introspect => auth::introspect(state, req).await,
     }
 }
 

@@ -27,6 +27,10 @@ pub struct AppState {
     pub trusted_proxies: Vec<Cidr>,
     /// Allowed browser origins.
     pub cors: super::cors::Cors,
+    /// The tokens' issuer, also the base of the discovery URLs.
+    pub issuer: String,
+    /// Lower-case prefix of the forward-auth identity headers (`x-auth-`).
+    pub forward_header_prefix: String,
 }
 
 /// Keys tracked per limiter at most (a few MiB each, whatever the traffic).

@@ -305,7 +305,7 @@ async fn deactivation_blocks_login_and_tokens() {
         .check(
             post_form("/api/v1/auth/token", &[("username", "erin"), ("password", PASSWORD)]),
             401,
-            Some(json!({"detail": "Incorrect username or password"})),
+            Some(json!({"detail": "Incorrect username or password", "error": "invalid_grant", "error_description": "Incorrect username or password"})),
         )
         .await;
     assert_eq!(r.header("www-authenticate").as_deref(), Some("Bearer"));

@@ -388,12 +388,14 @@ async fn wait_until_refused(addr: SocketAddr) {
 #[tokio::test]
 async fn restart_keeps_users_and_signing_key() {
     let root = tempfile::tempdir().unwrap();
-    let s = Running::start(root.path(), &[]).await;
+    // The default issuer includes the port, and port 0 picks a new one each start.
+    const ISS: [&str; 2] = ["--issuer", "https://auth.test"];
+    let s = Running::start(root.path(), &ISS).await;
     let user = register(&s, "alice").await;
     let old = access_token(&login(&s, "alice").await);
     assert_eq!(s.stop("TERM").await.code(), Some(0));
 
-    let s = Running::start(root.path(), &[]).await;
+    let s = Running::start(root.path(), &ISS).await;
     let new = access_token(&login(&s, "alice").await);
     assert_eq!(
         jwt_part(&new, 0)["kid"],

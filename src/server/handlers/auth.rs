@@ -13,37 +13,46 @@ use serde_json::{json, Map};
 
 const REFRESH_COOKIE_PATH: &str = "/api/v1/auth/refresh";
 
-/// The decoded OAuth2PasswordRequestForm.
-struct PasswordForm {
-    username: String,
-    password: String,
-    scopes: Vec<String>,
+/// What the token endpoint was asked for.
+enum Grant {
+    /// The tutorial's OAuth2PasswordRequestForm.
+    Password { username: String, password: String, scopes: Vec<String> },
+    /// RFC 6749 §6.
+    Refresh { token: String },
 }
 
-fn password_form(req: &Req) -> Result<PasswordForm, ApiError> {
+/// Decodes the token endpoint's form. No `grant_type` means the password grant (as
+/// the tutorial's form treats it); `refresh_token` is accepted where `refresh` is.
+fn grant(req: &Req, refresh: bool) -> Result<Grant, ApiError> {
     let mut f = form(&req.head, &req.body);
     let grant_type = f.optional("grant_type");
-    let username = f.required("username");
-    let password = f.required("password");
-    let scope = f.optional("scope").unwrap_or_default();
-    let mut result = f.finish();
-    if grant_type.is_some_and(|g| g != "password") {
-        let bad = Invalid::body(
-            &["grant_type".into()],
-            "String should match pattern '^password$'",
-            "string_pattern_mismatch",
-        );
-        result = match result {
-            Ok(()) => Err(ApiError::Validation(vec![bad])),
-            Err(ApiError::Validation(mut v)) => {
-                v.insert(0, bad);
-                Err(ApiError::Validation(v))
-            }
-            Err(other) => Err(other),
-        };
+    match grant_type.as_deref() {
+        None | Some("password") => {
+            let username = f.required("username");
+            let password = f.required("password");
+            let scope = f.optional("scope").unwrap_or_default();
+            f.finish()?;
+            Ok(Grant::Password {
+                username,
+                password,
+                scopes: scope.split_whitespace().map(str::to_owned).collect(),
+            })
+        }
+        Some("refresh_token") if refresh => {
+            let token = f.required("refresh_token");
+            f.finish()?;
+            Ok(Grant::Refresh { token })
+        }
+        Some(_) => Err(grant_type_error(if refresh { "^(password|refresh_token)$" } else { "^password$" })),
     }
-    result?;
-    Ok(PasswordForm { username, password, scopes: scope.split_whitespace().map(str::to_owned).collect() })
+}
+
+fn grant_type_error(pattern: &str) -> ApiError {
+    ApiError::Validation(vec![Invalid::body(
+        &["grant_type".into()],
+        &format!("String should match pattern '{pattern}'"),
+        "string_pattern_mismatch",
+    )])
 }
 
 /// The tutorial's TokenResponse, fields in its order.
@@ -75,11 +84,19 @@ fn set_session_cookies(r: &mut Response<Body>, state: &AppState, pair: &TokenPai
     set_cookie(r, "refresh_token", &pair.refresh_token, policy.refresh_ttl.as_secs(), REFRESH_COOKIE_PATH);
 }
 
-/// POST /token: form `username, password, scope?, grant_type?` → TokenResponse.
+/// POST /token: the password grant (form `username, password, scope?,
+/// grant_type?`) or `grant_type=refresh_token` → TokenResponse. Errors carry RFC
+/// 6749's `error` and `error_description` beside `detail`.
 pub async fn token(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
     let ctx = req.ctx();
-    let f = password_form(&req)?;
-    let pair = state.hashing(move |auth| auth.login(&ctx, &f.username, &f.password, &f.scopes)).await?;
+    let oauth = |e: ApiError| ApiError::OAuth(Box::new(e));
+    let pair = match grant(&req, true).map_err(oauth)? {
+        Grant::Password { username, password, scopes } => {
+            state.hashing(move |auth| auth.login(&ctx, &username, &password, &scopes)).await
+        }
+        Grant::Refresh { token } => state.blocking(move |auth| auth.refresh(&ctx, &token)).await,
+    }
+    .map_err(oauth)?;
     Ok(token_response(&pair))
 }
 
@@ -87,8 +104,12 @@ pub async fn token(state: &AppState, req: Req) -> Result<Response<Body>, ApiErro
 /// cookies (the refresh cookie only on the refresh path) instead of the body.
 pub async fn login(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
     let ctx = req.ctx();
-    let f = password_form(&req)?;
-    let pair = state.hashing(move |auth| auth.login(&ctx, &f.username, &f.password, &f.scopes)).await?;
+    let (username, password, scopes) = match grant(&req, false)? {
+        Grant::Password { username, password, scopes } => (username, password, scopes),
+        // grant(_, false) refuses refresh_token with a 422 before it gets here.
+        Grant::Refresh { .. } => return Err(grant_type_error("^password$")),
+    };
+    let pair = state.hashing(move |auth| auth.login(&ctx, &username, &password, &scopes)).await?;
     let mut r = no_store(json(
         StatusCode::OK,
         &json!({"detail": "Login successful", "username": pair.user.username}),
@@ -151,4 +172,32 @@ pub async fn change_password(state: &AppState, req: Req) -> Result<Response<Body
     f.finish()?;
     state.hashing(move |auth| auth.change_password(&ctx, &who, &current, &new)).await?;
     Ok(json(StatusCode::OK, &json!({"detail": "Password changed. Please log in again on all devices."})))
+}
+
+/// POST /introspect (RFC 7662): form `token` (an access token, refresh token or API
+/// key) → `{active: false}` or `{active: true, sub, username, scope, token_type, ...}`.
+/// Callers need the `introspect` scope or an admin role.
+pub async fn introspect(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
+    let mut f = form(&req.head, &req.body);
+    let token = f.required("token");
+    let _hint = f.optional("token_type_hint");
+    f.finish()?;
+    let info = state.blocking(move |auth| auth.introspect(&token)).await?;
+    let body = match info {
+        None => json!({"active": false}),
+        Some(i) => json!({
+            "active": true,
+            "sub": i.user.username,
+            "username": i.user.username,
+            "uid": i.user.id,
+            "role": i.user.role.as_str(),
+            "scope": i.scopes.join(" "),
+            "token_type": i.token_type,
+            "iat": i.iat,
+            "exp": i.exp,
+            "jti": i.jti,
+            "iss": state.issuer,
+        }),
+    };
+    Ok(no_store(json(StatusCode::OK, &body)))
 }

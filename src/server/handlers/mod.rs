@@ -6,8 +6,10 @@
 pub mod admin;
 pub mod api_keys;
 pub mod auth;
+pub mod discovery;
 pub mod health;
 pub mod users;
+pub mod verify;
 
 use crate::clock::rfc3339;
 use crate::store::records::User;
