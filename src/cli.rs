@@ -47,6 +47,56 @@ pub enum Command {
     /// Manage users directly in the data directory (the server must be stopped).
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage the token-signing keys in the data directory (the server must be stopped).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `gatehouse keys ...`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a new signing key. It is published in the JWKS at once and starts
+    /// signing after --lead-minutes, so verifiers that cache the JWKS learn it first;
+    /// the old key keeps verifying until every token it signed has expired.
+    /// With --emergency the new key signs at once and every older key is withdrawn:
+    /// all tokens signed so far stop working.
+    ///
+    /// Example: gatehouse keys rotate --data-dir /var/lib/gatehouse
+    Rotate(KeysRotateArgs),
+    /// List the signing keys with their state (pending, active, retired, expired,
+    /// revoked) and dates.
+    List(KeysListArgs),
+}
+
+/// `gatehouse keys rotate`
+#[derive(Debug, Clone, Args)]
+pub struct KeysRotateArgs {
+    /// Minutes the new key is published before it signs.
+    #[arg(long, default_value_t = 60)]
+    pub lead_minutes: u64,
+    /// Sign with the new key at once and withdraw every older key.
+    #[arg(long)]
+    pub emergency: bool,
+    /// Refresh-token lifetime the server uses (retired keys verify this long).
+    #[arg(long, env = "GATEHOUSE_REFRESH_TOKEN_DAYS", default_value_t = 7)]
+    pub refresh_token_days: u64,
+    /// Data directory of the (stopped) server.
+    #[arg(long, env = "GATEHOUSE_DATA_DIR", default_value = "./gatehouse-data")]
+    pub data_dir: PathBuf,
+}
+
+/// `gatehouse keys list`
+#[derive(Debug, Clone, Args)]
+pub struct KeysListArgs {
+    /// One JSON object per key instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Refresh-token lifetime the server uses (retired keys verify this long).
+    #[arg(long, env = "GATEHOUSE_REFRESH_TOKEN_DAYS", default_value_t = 7)]
+    pub refresh_token_days: u64,
+    /// Data directory of the (stopped) server.
+    #[arg(long, env = "GATEHOUSE_DATA_DIR", default_value = "./gatehouse-data")]
+    pub data_dir: PathBuf,
 }
 
 /// `gatehouse serve` options.

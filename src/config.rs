@@ -374,7 +374,7 @@ mod tests {
         v.extend_from_slice(extra);
         match Cli::try_parse_from(v).unwrap().command {
             Command::Serve(a) => *a,
-            Command::User(_) => unreachable!(),
+            other => unreachable!("{other:?}"),
         }
     }
 

@@ -2,7 +2,7 @@
 //! error into a message and a non-zero exit code. Everything else is in the library.
 
 use clap::Parser;
-use gatehouse::cli::{Cli, Command, LogFormat, UserCommand};
+use gatehouse::cli::{Cli, Command, KeysCommand, LogFormat, UserCommand};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -39,6 +39,8 @@ fn main() -> ExitCode {
         }
         Command::User(UserCommand::Add(args)) => gatehouse::ops::user_add(&args),
         Command::User(UserCommand::SetRole(args)) => gatehouse::ops::user_set_role(&args),
+        Command::Keys(KeysCommand::Rotate(args)) => gatehouse::ops::keys_rotate(&args),
+        Command::Keys(KeysCommand::List(args)) => gatehouse::ops::keys_list(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -12,4 +12,5 @@ mod audit;
 mod authz;
 mod binary;
 mod tokens;
+mod trust;
 mod tutorial;
