@@ -119,6 +119,11 @@ pub struct ServeArgs {
     /// request with a permanent redirect to the HTTPS listener.
     #[arg(long, env = "GATEHOUSE_REDIRECT_HTTP", value_name = "ADDR:PORT")]
     pub redirect_http: Option<SocketAddr>,
+    /// Serve Prometheus metrics at /metrics on this plain-HTTP address (no
+    /// authentication: keep it on loopback or a private network). Without it,
+    /// /metrics is on the main listener for admin tokens and keys only.
+    #[arg(long, env = "GATEHOUSE_METRICS_LISTEN", value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Extra DNS name or IP for the generated self-signed certificate (repeatable;
     /// localhost, 127.0.0.1 and ::1 are always included).
     #[arg(long = "hostname", env = "GATEHOUSE_HOSTNAME", value_delimiter = ',')]

@@ -177,6 +177,8 @@ pub struct Config {
     pub redirect_http: Option<SocketAddr>,
     /// Lower-case prefix of the forward-auth identity headers.
     pub forward_header_prefix: String,
+    /// Plain-HTTP address for /metrics.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// All problems found in the options.
@@ -349,6 +351,7 @@ impl Config {
             },
             cleanup_interval: mins(a.cleanup_interval_minutes),
             redirect_http: a.redirect_http,
+            metrics_listen: a.metrics_listen,
             forward_header_prefix: a.forward_auth_header_prefix.to_ascii_lowercase(),
             issuer,
             hostnames: a.hostnames.clone(),

@@ -110,19 +110,28 @@ impl Auth {
         event: AuditEvent,
         change: impl FnOnce(&mut User) -> String,
     ) -> Result<User, Error> {
-        self.store.write(|tx| {
-            let Some(mut u) = tx.user(target)? else { return Err(Error::NotFound("User not found")) };
-            if u.role == Role::SuperAdmin && actor.user.role != Role::SuperAdmin {
-                return Err(Error::Forbidden(PROTECTED.into()));
-            }
-            let what = change(&mut u);
-            u.updated_at = self.clock.now_micros();
-            tx.update_user(&u)?;
-            let by = format!("by {} (id {})", actor.user.username, actor.user.id);
-            let detail = if what.is_empty() { by } else { format!("{what}; {by}") };
-            tx.append_audit(&self.audit_record(ctx, event, Some(&u), Some(detail)))?;
-            Ok(u)
-        })
+        self.store
+            .write(|tx| {
+                let Some(mut u) = tx.user(target)? else { return Err(Error::NotFound("User not found")) };
+                if u.role == Role::SuperAdmin && actor.user.role != Role::SuperAdmin {
+                    return Err(Error::Forbidden(PROTECTED.into()));
+                }
+                let what = change(&mut u);
+                u.updated_at = self.clock.now_micros();
+                tx.update_user(&u)?;
+                let by = format!("by {} (id {})", actor.user.username, actor.user.id);
+                let detail = if what.is_empty() { by } else { format!("{what}; {by}") };
+                tx.append_audit(&self.audit_record(ctx, event, Some(&u), Some(detail)))?;
+                Ok(u)
+            })
+            .inspect(|_| {
+                if matches!(
+                    event,
+                    AuditEvent::RoleChanged | AuditEvent::AccountDeactivated | AuditEvent::TokenRevoked
+                ) {
+                    super::counters::Counters::bump(&self.counters.revocations);
+                }
+            })
     }
 
     /// The operator's `user set-role`: any role, including super_admin, no HTTP rules.

@@ -9,6 +9,7 @@ pub mod access;
 pub mod admin;
 pub mod api_keys;
 pub mod audit;
+pub mod counters;
 pub mod introspect;
 pub mod keys;
 pub mod roles;
@@ -125,6 +126,8 @@ pub struct Auth {
     key_usage: Mutex<HashMap<String, ([u8; 16], Micros)>>,
     /// Audit entries waiting to be written (see [`audit`]).
     audit_queue: Mutex<audit::AuditQueue>,
+    /// Event counters for metrics.
+    counters: counters::Counters,
 }
 
 impl Auth {
@@ -145,6 +148,7 @@ impl Auth {
             policy,
             key_usage: Mutex::new(HashMap::new()),
             audit_queue: Mutex::new(audit::AuditQueue::default()),
+            counters: counters::Counters::default(),
         })
     }
 
@@ -156,6 +160,11 @@ impl Auth {
     /// The clock.
     pub fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    /// Event counters since start.
+    pub fn counters(&self) -> &counters::Counters {
+        &self.counters
     }
 
     /// The policy.

@@ -8,6 +8,7 @@
 //! and one refresh session.
 
 use super::access::{Credential, Principal};
+use super::counters::Counters;
 use super::roles::{grant_scopes, narrow_scopes};
 use super::{validation, Auth, Ctx, Error, BAD_CREDENTIALS};
 use crate::clock::Micros;
@@ -89,6 +90,7 @@ impl Auth {
                     rec.username = Some(username.chars().take(64).collect());
                 }
                 self.audit_later(rec);
+                Counters::bump(&self.counters.logins_failed);
                 return Err(Error::Unauthenticated(BAD_CREDENTIALS));
             }
         };
@@ -99,8 +101,14 @@ impl Auth {
         };
         let correct = matches!(verdict, Verdict::Match { .. });
         match self.record_login(ctx, &seen, correct, rehash, scopes)? {
-            LoginOutcome::Success(i) => self.sign_pair(i.user, &i.jti, &i.session),
-            LoginOutcome::Refused => Err(Error::Unauthenticated(BAD_CREDENTIALS)),
+            LoginOutcome::Success(i) => {
+                Counters::bump(&self.counters.logins_ok);
+                self.sign_pair(i.user, &i.jti, &i.session)
+            }
+            LoginOutcome::Refused => {
+                Counters::bump(&self.counters.logins_failed);
+                Err(Error::Unauthenticated(BAD_CREDENTIALS))
+            }
         }
     }
 
@@ -150,6 +158,7 @@ impl Auth {
                         self.policy.lockout.as_secs()
                     );
                     tx.append_audit(&self.audit_record(ctx, AuditEvent::AccountLocked, Some(&u), Some(why)))?;
+                    Counters::bump(&self.counters.lockouts);
                 }
                 tx.update_user(&u)?;
                 return Ok(LoginOutcome::Refused);
@@ -219,11 +228,18 @@ impl Auth {
             Ok::<_, Error>(RefreshOutcome::Success(Box::new(Issued { user: u, jti, session })))
         })?;
         match outcome {
-            RefreshOutcome::Success(i) => self.sign_pair(i.user, &i.jti, &i.session),
+            RefreshOutcome::Success(i) => {
+                Counters::bump(&self.counters.tokens_refreshed);
+                self.sign_pair(i.user, &i.jti, &i.session)
+            }
             RefreshOutcome::NotFound => Err(Error::Unauthenticated("Token not found")),
-            RefreshOutcome::Reuse => Err(Error::Unauthenticated(
-                "Token reuse detected. All sessions revoked. Please log in again.",
-            )),
+            RefreshOutcome::Reuse => {
+                Counters::bump(&self.counters.reuse_detected);
+                Counters::bump(&self.counters.revocations);
+                Err(Error::Unauthenticated(
+                    "Token reuse detected. All sessions revoked. Please log in again.",
+                ))
+            }
             RefreshOutcome::Revoked => Err(Error::Unauthenticated(REVOKED)),
             RefreshOutcome::Inactive => Err(Error::Unauthenticated("User not found or inactive")),
         }
@@ -252,7 +268,9 @@ impl Auth {
             }
             tx.append_audit(&self.audit_record(ctx, AuditEvent::Logout, Some(&who.user), None))?;
             Ok::<_, Error>(())
-        })
+        })?;
+        Counters::bump(&self.counters.revocations);
+        Ok(())
     }
 
     /// Changes the caller's password (hashes: call with a hashing permit) and revokes
@@ -344,6 +362,7 @@ impl Auth {
     }
 
     fn sign_pair(&self, user: User, refresh_jti: &str, session: &RefreshSession) -> Result<TokenPair, Error> {
+        Counters::bump(&self.counters.tokens_issued);
         let keys = self.keyring();
         let now = self.clock.now_secs();
         let access_ttl = self.policy.access_ttl.as_secs();

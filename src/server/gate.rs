@@ -5,6 +5,7 @@
 use super::client::bucket;
 use super::error::ApiError;
 use super::extract::{api_key, bearer};
+use super::metrics::Limited;
 use super::ratelimit::{Decision, Limiter};
 use super::respond::Body;
 use super::router::{Access, RateClass, Route};
@@ -35,6 +36,11 @@ pub fn admit(
     rate: &mut Option<Decision>,
 ) -> Result<Option<Principal>, ApiError> {
     let now = state.auth.clock().now_micros();
+    let class = match route.rate {
+        RateClass::Login => Limited::Login,
+        RateClass::Register => Limited::Register,
+        RateClass::Api | RateClass::Unlimited => Limited::Api,
+    };
     let by_ip = |limiter: &Option<Limiter<IpAddr>>, rate: &mut Option<Decision>| -> Result<(), ApiError> {
         let Some(l) = limiter else { return Ok(()) };
         let d = l.check(&bucket(client), now);
@@ -42,6 +48,7 @@ pub fn admit(
         if d.allowed {
             Ok(())
         } else {
+            state.metrics.rate_limited(class);
             refused(state, head, client, AuditEvent::RateLimitExceeded, None, &format!("limit {}", d.limit));
             Err(ApiError::RateLimited(d))
         }
@@ -69,6 +76,7 @@ pub fn admit(
             let d = l.check(id, now);
             *rate = Some(d);
             if !d.allowed {
+                state.metrics.rate_limited(Limited::Api);
                 let why = format!("limit {} for API key {id}", d.limit);
                 refused(state, head, client, AuditEvent::RateLimitExceeded, Some(&p.user), &why);
                 return Err(ApiError::RateLimited(d));

@@ -18,6 +18,8 @@ pub mod gate;
 pub mod handlers;
 pub mod idle;
 mod listener;
+pub mod metrics;
+pub mod metrics_http;
 pub mod ratelimit;
 pub mod redirect;
 pub mod respond;
@@ -108,6 +110,7 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Server> {
         cors: cors::Cors::new(&config.cors_origins),
         issuer,
         forward_header_prefix: config.forward_header_prefix.clone(),
+        metrics: metrics::Metrics::new(),
     });
     let (stop_tx, stop_rx) = oneshot::channel();
     let (flush_tx, stop_flush) = tokio::sync::watch::channel(false);
@@ -121,6 +124,14 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Server> {
             .with_context(|| format!("cannot listen on {redirect_addr} for --redirect-http"))?;
         tracing::info!(addr = %plain.local_addr()?, "redirecting plain HTTP to HTTPS");
         tokio::spawn(redirect::serve(plain, addr.port(), config.limits.header_timeout, stop_flush.clone()));
+    }
+    if let Some(metrics_addr) = config.metrics_listen {
+        let plain = TcpListener::bind(metrics_addr)
+            .await
+            .with_context(|| format!("cannot listen on {metrics_addr} for --metrics-listen"))?;
+        tracing::info!(addr = %plain.local_addr()?, "serving /metrics");
+        let header_timeout = config.limits.header_timeout;
+        tokio::spawn(metrics_http::serve(plain, Arc::clone(&state), header_timeout, stop_flush.clone()));
     }
     let background = tokio::spawn(background::run(Arc::clone(&state), config.cleanup_interval, stop_flush));
     let task =

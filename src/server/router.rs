@@ -32,6 +32,7 @@
 //! | any    | /api/v1/auth/verify                     | Bearer, API key or login cookie (read by the handler) | `?role=`, `?scope=` | |
 //! | GET    | /.well-known/jwks.json                  | none           |                       |               |
 //! | GET    | /.well-known/oauth-authorization-server | none           |                       |               |
+//! | GET    | /metrics                                | Bearer/API key | role admin/super_admin|               |
 //!
 //! An unknown path is 404; a known path with another method is 405 with `Allow`.
 //! Both carry a JSON `detail`, like every other error.
@@ -84,6 +85,7 @@ pub enum Endpoint {
     Metadata,
     Verify,
     Introspect,
+    Metrics,
 }
 
 /// Which credential a route takes, and what it demands of the caller.
@@ -127,7 +129,9 @@ pub struct Route {
 
 const fn route(method: &'static str, path: &'static str, endpoint: Endpoint, access: Access) -> Route {
     let rate = match endpoint {
-        Endpoint::Health | Endpoint::Jwks | Endpoint::Metadata | Endpoint::Verify => RateClass::Unlimited,
+        Endpoint::Health | Endpoint::Jwks | Endpoint::Metadata | Endpoint::Verify | Endpoint::Metrics => {
+            RateClass::Unlimited
+        }
         Endpoint::Token | Endpoint::Login => RateClass::Login,
         Endpoint::Register => RateClass::Register,
         _ => RateClass::Api,
@@ -144,7 +148,7 @@ const VIEW_AUDIT: Rule = Rule::Permissions(&[Permission::ViewAuditLog]);
 const INTROSPECT: Rule = Rule::ScopeOrRoles("introspect", ADMINS);
 
 /// The route table (see the module doc for the same table, readable).
-pub const ROUTES: &[Route] = &[
+pub static ROUTES: &[Route] = &[
     route("GET", "/health", E::Health, Public),
     route("POST", "/api/v1/users/register", E::Register, Public),
     route("POST", "/api/v1/auth/token", E::Token, Public),
@@ -210,6 +214,7 @@ pub const ROUTES: &[Route] = &[
     // handler (Bearer, API key or the login cookie), refusals are not audited.
     route("*", "/api/v1/auth/verify", E::Verify, Public),
     route("POST", "/api/v1/auth/introspect", E::Introspect, BearerOrKey(INTROSPECT, None)),
+    route("GET", "/metrics", E::Metrics, BearerOrKey(Rule::Roles(ADMINS), None)),
 ];
 
 /// Path parameters captured by `{name}` segments.
@@ -303,6 +308,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let id = REQUEST_IDS.fetch_add(1, Ordering::Relaxed);
+    let started = std::time::Instant::now();
     let (head, body) = req.into_parts();
     let method = head.method.clone();
     let client = client_ip(&head, peer.ip(), &state.trusted_proxies);
@@ -312,8 +318,10 @@ where
         return resp;
     }
     let mut rate = None;
+    let mut route_index = None;
     let outcome = async {
         let (route, params) = find(&head.method, head.uri.path())?;
+        route_index = ROUTES.iter().position(|r| std::ptr::eq(r, route));
         let principal = gate::admit(state, &head, route, client, &mut rate)?;
         let body = read_body(&head, body, state.max_body).await?;
         let req = Req { head, body, peer, client, id, params, principal };
@@ -326,6 +334,7 @@ where
     }
     state.cors.decorate(origin.as_ref(), &mut resp);
     security_headers(&mut resp, state.tls);
+    state.metrics.request(route_index, resp.status().as_u16(), started.elapsed());
     tracing::debug!(request_id = id, %method, status = resp.status().as_u16(), "request");
     resp
 }
@@ -360,6 +369,7 @@ async fn dispatch(ep: Endpoint, state: &AppState, req: Req) -> Result<Response<B
         E::Metadata => discovery::metadata(state),
         E::Verify => verify::verify(state, req),
         E::Introspect => auth::introspect(state, req).await,
+        E::Metrics => Ok(super::metrics_http::response(state)),
     }
 }
 

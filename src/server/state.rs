@@ -31,6 +31,8 @@ pub struct AppState {
     pub issuer: String,
     /// Lower-case prefix of the forward-auth identity headers (`x-auth-`).
     pub forward_header_prefix: String,
+    /// What the server measures.
+    pub metrics: super::metrics::Metrics,
 }
 
 /// Keys tracked per limiter at most (a few MiB each, whatever the traffic).
@@ -92,10 +94,11 @@ impl AppState {
         T: Send + 'static,
         F: FnOnce(&Auth) -> Result<T, domain::Error> + Send + 'static,
     {
-        let permit = Arc::clone(&self.hash_gate)
-            .acquire_owned()
-            .await
-            .map_err(|_| ApiError::Domain(domain::Error::Internal("hash gate closed".into())))?;
+        let queued = self.metrics.hash_queued();
+        let permit = Arc::clone(&self.hash_gate).acquire_owned().await;
+        self.metrics.hash_started(queued);
+        let permit =
+            permit.map_err(|_| ApiError::Domain(domain::Error::Internal("hash gate closed".into())))?;
         let out = self.blocking(f).await;
         drop(permit);
         out

@@ -316,3 +316,63 @@ async fn forward_auth_header_names_are_configurable() {
     assert_eq!(r.header("remote-user").as_deref(), Some("alice"));
     assert!(r.header("x-auth-user").is_none());
 }
+
+#[tokio::test]
+async fn prometheus_metrics_for_admins_or_on_their_own_listener() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let t = TestServer::start_with(&[
+        "--metrics-listen",
+        &format!("127.0.0.1:{port}"),
+        "--login-rate-limit",
+        "5/minute",
+    ])
+    .await;
+    let (_, admin) = t.as_role("root", Role::Admin).await;
+    t.register("alice").await;
+    let token = t.login("alice").await["access_token"].as_str().unwrap().to_owned();
+    for _ in 0..3 {
+        t.call(post_form(TOKEN, &[("username", "alice"), ("password", "Wrong-pass1")])).await;
+    }
+    t.call(get("/nope")).await;
+    t.check(post_form(TOKEN, &[("username", "alice"), ("password", "x")]), 429, None).await;
+    let r = t.check(get("/metrics").bearer(&admin), 200, None).await;
+    assert_eq!(r.header("content-type").as_deref(), Some("text/plain; version=0.0.4; charset=utf-8"));
+    let text = String::from_utf8(r.body.to_vec()).unwrap();
+    for needle in [
+        "gatehouse_http_requests_total{method=\"POST\",route=\"/api/v1/auth/token\",status=\"200\"} 2",
+        "gatehouse_http_requests_total{method=\"any\",route=\"unmatched\",status=\"404\"} 1",
+        "gatehouse_http_request_duration_seconds_bucket{method=\"POST\",route=\"/api/v1/auth/token\",le=\"+Inf\"}",
+        "gatehouse_logins_total{outcome=\"success\"} 2",
+        "gatehouse_logins_total{outcome=\"failure\"} 3",
+        "gatehouse_rate_limited_total{limit=\"login\"} 1",
+        "gatehouse_password_hash_queue_depth 0",
+        "gatehouse_password_hash_wait_seconds_count",
+        "gatehouse_tokens_issued_total 2",
+        "gatehouse_database_size_bytes",
+        "gatehouse_uptime_seconds",
+        "gatehouse_lockouts_total 0",
+        "gatehouse_refresh_reuse_detected_total 0",
+    ] {
+        assert!(text.contains(needle), "missing {needle}:\n{text}");
+    }
+    // CI checks the format with a Prometheus parser (.ci/run).
+    std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("metrics-sample.txt"), &text)
+        .unwrap();
+    // Not for users, nor anonymous callers.
+    t.check(get("/metrics").bearer(&token), 403, None).await;
+    t.check(get("/metrics"), 401, None).await;
+    // The separate plain listener serves /metrics without credentials, and nothing else.
+    let fetch = |path: &'static str| async move {
+        let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        tcp.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        tcp.read_to_end(&mut buf).await.unwrap();
+        String::from_utf8_lossy(&buf).into_owned()
+    };
+    let plain = fetch("/metrics").await;
+    assert!(plain.starts_with("HTTP/1.1 200") && plain.contains("gatehouse_uptime_seconds"), "{plain}");
+    assert!(fetch("/api/v1/users/me").await.starts_with("HTTP/1.1 404"));
+}
