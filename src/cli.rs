@@ -124,6 +124,9 @@ pub struct ServeArgs {
     /// /metrics is on the main listener for admin tokens and keys only.
     #[arg(long, env = "GATEHOUSE_METRICS_LISTEN", value_name = "ADDR:PORT")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Do not serve the API documentation page at /docs (/openapi.json stays).
+    #[arg(long, env = "GATEHOUSE_NO_DOCS")]
+    pub no_docs: bool,
     /// Extra DNS name or IP for the generated self-signed certificate (repeatable;
     /// localhost, 127.0.0.1 and ::1 are always included).
     #[arg(long = "hostname", env = "GATEHOUSE_HOSTNAME", value_delimiter = ',')]

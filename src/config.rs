@@ -179,6 +179,8 @@ pub struct Config {
     pub forward_header_prefix: String,
     /// Plain-HTTP address for /metrics.
     pub metrics_listen: Option<SocketAddr>,
+    /// `--no-docs`.
+    pub no_docs: bool,
 }
 
 /// All problems found in the options.
@@ -352,6 +354,7 @@ impl Config {
             cleanup_interval: mins(a.cleanup_interval_minutes),
             redirect_http: a.redirect_http,
             metrics_listen: a.metrics_listen,
+            no_docs: a.no_docs,
             forward_header_prefix: a.forward_auth_header_prefix.to_ascii_lowercase(),
             issuer,
             hostnames: a.hostnames.clone(),

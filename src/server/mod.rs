@@ -111,6 +111,7 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Server> {
         issuer,
         forward_header_prefix: config.forward_header_prefix.clone(),
         metrics: metrics::Metrics::new(),
+        docs: !config.no_docs,
     });
     let (stop_tx, stop_rx) = oneshot::channel();
     let (flush_tx, stop_flush) = tokio::sync::watch::channel(false);

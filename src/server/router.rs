@@ -33,6 +33,8 @@
 //! | GET    | /.well-known/jwks.json                  | none           |                       |               |
 //! | GET    | /.well-known/oauth-authorization-server | none           |                       |               |
 //! | GET    | /metrics                                | Bearer/API key | role admin/super_admin|               |
+//! | GET    | /openapi.json                           | none           |                       |               |
+//! | GET    | /docs, /docs/docs.js, /docs/docs.css    | none (404 with --no-docs) |            |               |
 //!
 //! An unknown path is 404; a known path with another method is 405 with `Allow`.
 //! Both carry a JSON `detail`, like every other error.
@@ -41,7 +43,7 @@ use super::client::client_ip;
 use super::error::ApiError;
 use super::extract::read_body;
 use super::gate;
-use super::handlers::{admin, api_keys, auth, discovery, health, users, verify};
+use super::handlers::{admin, api_keys, assets, auth, discovery, health, users, verify};
 use super::respond::{security_headers, Body};
 use super::state::AppState;
 use crate::domain::access::{Principal, Rule, ADMINS};
@@ -86,6 +88,8 @@ pub enum Endpoint {
     Verify,
     Introspect,
     Metrics,
+    OpenApi,
+    Docs,
 }
 
 /// Which credential a route takes, and what it demands of the caller.
@@ -129,9 +133,13 @@ pub struct Route {
 
 const fn route(method: &'static str, path: &'static str, endpoint: Endpoint, access: Access) -> Route {
     let rate = match endpoint {
-        Endpoint::Health | Endpoint::Jwks | Endpoint::Metadata | Endpoint::Verify | Endpoint::Metrics => {
-            RateClass::Unlimited
-        }
+        Endpoint::Health
+        | Endpoint::Jwks
+        | Endpoint::Metadata
+        | Endpoint::Verify
+        | Endpoint::Metrics
+        | Endpoint::OpenApi
+        | Endpoint::Docs => RateClass::Unlimited,
         Endpoint::Token | Endpoint::Login => RateClass::Login,
         Endpoint::Register => RateClass::Register,
         _ => RateClass::Api,
@@ -215,6 +223,10 @@ pub static ROUTES: &[Route] = &[
     route("*", "/api/v1/auth/verify", E::Verify, Public),
     route("POST", "/api/v1/auth/introspect", E::Introspect, BearerOrKey(INTROSPECT, None)),
     route("GET", "/metrics", E::Metrics, BearerOrKey(Rule::Roles(ADMINS), None)),
+    route("GET", "/openapi.json", E::OpenApi, Public),
+    route("GET", "/docs", E::Docs, Public),
+    route("GET", "/docs/docs.js", E::Docs, Public),
+    route("GET", "/docs/docs.css", E::Docs, Public),
 ];
 
 /// Path parameters captured by `{name}` segments.
@@ -370,6 +382,8 @@ async fn dispatch(ep: Endpoint, state: &AppState, req: Req) -> Result<Response<B
         E::Verify => verify::verify(state, req),
         E::Introspect => auth::introspect(state, req).await,
         E::Metrics => Ok(super::metrics_http::response(state)),
+        E::OpenApi => assets::openapi(),
+        E::Docs => assets::docs(state, &req),
     }
 }
 

@@ -33,6 +33,8 @@ pub struct AppState {
     pub forward_header_prefix: String,
     /// What the server measures.
     pub metrics: super::metrics::Metrics,
+    /// Whether /docs is served.
+    pub docs: bool,
 }
 
 /// Keys tracked per limiter at most (a few MiB each, whatever the traffic).

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod api_keys;
+pub mod assets;
 pub mod auth;
 pub mod discovery;
 pub mod health;
