@@ -20,6 +20,7 @@ pub mod idle;
 mod listener;
 pub mod metrics;
 pub mod metrics_http;
+pub mod notify;
 pub mod ratelimit;
 pub mod redirect;
 pub mod respond;
@@ -50,6 +51,7 @@ pub struct Server {
     cert: Option<CertInfo>,
     state: Arc<AppState>,
     stop: Option<oneshot::Sender<()>>,
+    cert_store: Option<Arc<tls::CertStore>>,
     stop_background: tokio::sync::watch::Sender<bool>,
     background: JoinHandle<()>,
     task: JoinHandle<()>,
@@ -69,6 +71,11 @@ impl Server {
     /// The auth core (tests and operator tooling).
     pub fn auth(&self) -> &Arc<Auth> {
         &self.state.auth
+    }
+
+    /// Re-reads the TLS certificate and key (SIGHUP). On error the old one stays.
+    pub fn reload_tls(&self) -> anyhow::Result<Option<CertInfo>> {
+        self.cert_store.as_ref().map(|s| s.reload()).transpose()
     }
 
     /// Stops accepting, drains in-flight requests (up to the configured deadline)
@@ -115,9 +122,9 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Server> {
     });
     let (stop_tx, stop_rx) = oneshot::channel();
     let (flush_tx, stop_flush) = tokio::sync::watch::channel(false);
-    let (acceptor, cert) = match tls {
-        Some((cfg, info)) => (Some(TlsAcceptor::from(cfg)), Some(info)),
-        None => (None, None),
+    let (acceptor, cert, cert_store) = match tls {
+        Some((cfg, info, store)) => (Some(TlsAcceptor::from(cfg)), Some(info), Some(store)),
+        None => (None, None, None),
     };
     if let Some(redirect_addr) = config.redirect_http {
         let plain = TcpListener::bind(redirect_addr)
@@ -141,7 +148,16 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Server> {
         write_ready_file(path, addr)?;
     }
     tracing::info!(%addr, tls = cert.is_some(), hash_slots = slots, "listening");
-    Ok(Server { addr, cert, state, stop: Some(stop_tx), stop_background: flush_tx, background, task })
+    Ok(Server {
+        addr,
+        cert,
+        state,
+        stop: Some(stop_tx),
+        cert_store,
+        stop_background: flush_tx,
+        background,
+        task,
+    })
 }
 
 fn write_ready_file(path: &std::path::Path, addr: SocketAddr) -> anyhow::Result<()> {
@@ -151,16 +167,32 @@ fn write_ready_file(path: &std::path::Path, addr: SocketAddr) -> anyhow::Result<
     Ok(())
 }
 
-/// Runs until SIGTERM or SIGINT, then shuts down gracefully.
+/// Runs until SIGTERM or SIGINT, then shuts down gracefully. SIGHUP reloads the
+/// TLS certificate. Under systemd (`Type=notify`) it reports READY=1 once
+/// listening, STOPPING=1 when draining, and pings the watchdog if one is set.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     // Handlers first: a signal that arrives the moment the ready file appears must
     // drain, not kill the process.
-    let signals = Signals::install()?;
+    let mut signals = Signals::install()?;
     let server = start(config, Clock::system()).await?;
     announce(&server);
-    signals.wait().await;
+    notify::send("READY=1");
+    let watchdog = notify::watchdog_interval().map(|every| tokio::spawn(notify::watchdog(every)));
+    while let Signal::Reload = signals.next().await {
+        match server.reload_tls() {
+            Ok(Some(info)) => tracing::info!(fingerprint = %info.fingerprint, "reloaded the TLS certificate"),
+            Ok(None) => tracing::info!("SIGHUP: nothing to reload (plain HTTP)"),
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "TLS reload failed; keeping the current certificate")
+            }
+        }
+    }
+    notify::send("STOPPING=1");
     tracing::info!("shutting down: no new connections; draining in-flight requests");
     server.shutdown().await;
+    if let Some(w) = watchdog {
+        w.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -179,10 +211,17 @@ fn announce(server: &Server) {
     }
 }
 
-/// SIGTERM and SIGINT, caught from the moment they are installed.
+/// SIGTERM, SIGINT and SIGHUP, caught from the moment they are installed.
 struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+/// What a signal asks for.
+enum Signal {
+    Stop,
+    Reload,
 }
 
 impl Signals {
@@ -191,13 +230,15 @@ impl Signals {
         Ok(Self {
             term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
             int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            hup: signal(SignalKind::hangup()).context("installing the SIGHUP handler")?,
         })
     }
 
-    async fn wait(mut self) {
+    async fn next(&mut self) -> Signal {
         tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.int.recv() => {}
+            _ = self.term.recv() => Signal::Stop,
+            _ = self.int.recv() => Signal::Stop,
+            _ = self.hup.recv() => Signal::Reload,
         }
     }
 }

@@ -7,12 +7,14 @@ use crate::crypto::secrets::sha256;
 use anyhow::{bail, Context};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 /// File names of the generated certificate inside the data directory.
 pub const SELF_SIGNED_CERT: &str = "tls-cert.pem";
@@ -32,8 +34,61 @@ pub struct CertInfo {
     pub generated: bool,
 }
 
+/// The certificate in use, swappable while serving (SIGHUP after a renewal).
+#[derive(Debug)]
+pub struct CertStore {
+    current: RwLock<Arc<CertifiedKey>>,
+    cert_path: PathBuf,
+    key_path: PathBuf,
+}
+
+impl ResolvesServerCert for CertStore {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        match self.current.read() {
+            Ok(c) => Some(Arc::clone(&c)),
+            Err(p) => Some(Arc::clone(&p.into_inner())),
+        }
+    }
+}
+
+impl CertStore {
+    /// Re-reads the certificate and key from disk. A file that is missing, not PEM,
+    /// or whose key does not match is refused and the certificate in use is kept.
+    /// New connections get the new certificate; open ones are not disturbed.
+    pub fn reload(&self) -> anyhow::Result<CertInfo> {
+        let (key, info) = read_pair(&self.cert_path, &self.key_path, false)?;
+        match self.current.write() {
+            Ok(mut c) => *c = Arc::new(key),
+            Err(p) => *p.into_inner() = Arc::new(key),
+        }
+        Ok(info)
+    }
+}
+
+/// Reads and checks a certificate chain and its private key.
+fn read_pair(cert_path: &Path, key_path: &Path, generated: bool) -> anyhow::Result<(CertifiedKey, CertInfo)> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_path)
+        .with_context(|| format!("cannot read TLS certificate {}", cert_path.display()))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("{} is not a PEM certificate chain", cert_path.display()))?;
+    let Some(leaf) = certs.first() else {
+        bail!("{} contains no certificate", cert_path.display());
+    };
+    let fingerprint = fingerprint(leaf);
+    let key = PrivateKeyDer::from_pem_file(key_path).with_context(|| {
+        format!("cannot read TLS private key {} (PKCS#8, PKCS#1 or SEC1 PEM)", key_path.display())
+    })?;
+    let certified = CertifiedKey::from_der(certs, key, &rustls::crypto::ring::default_provider())
+        .context("the TLS certificate and key do not match or are unsupported")?;
+    Ok((certified, CertInfo { fingerprint, cert_path: cert_path.to_path_buf(), generated }))
+}
+
+/// Everything TLS the server needs: the rustls configuration, what was loaded, and
+/// the handle that reloads it.
+pub type Loaded = (Arc<ServerConfig>, CertInfo, Arc<CertStore>);
+
 /// Builds the rustls server configuration, generating a certificate when needed.
-pub fn load(source: &TlsSource, data_dir: &Path) -> anyhow::Result<Option<(Arc<ServerConfig>, CertInfo)>> {
+pub fn load(source: &TlsSource, data_dir: &Path) -> anyhow::Result<Option<Loaded>> {
     let (cert_path, key_path, generated) = match source {
         TlsSource::None => return Ok(None),
         TlsSource::Files { cert, key } => (cert.clone(), key.clone(), false),
@@ -42,26 +97,16 @@ pub fn load(source: &TlsSource, data_dir: &Path) -> anyhow::Result<Option<(Arc<S
             (data_dir.join(SELF_SIGNED_CERT), data_dir.join(SELF_SIGNED_KEY), generated)
         }
     };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
-        .with_context(|| format!("cannot read TLS certificate {}", cert_path.display()))?
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("{} is not a PEM certificate chain", cert_path.display()))?;
-    let Some(leaf) = certs.first() else {
-        bail!("{} contains no certificate", cert_path.display());
-    };
-    let fingerprint = fingerprint(leaf);
-    let key = PrivateKeyDer::from_pem_file(&key_path).with_context(|| {
-        format!("cannot read TLS private key {} (PKCS#8, PKCS#1 or SEC1 PEM)", key_path.display())
-    })?;
+    let (certified, info) = read_pair(&cert_path, &key_path, generated)?;
+    let store = Arc::new(CertStore { current: RwLock::new(Arc::new(certified)), cert_path, key_path });
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut cfg = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .context("TLS protocol versions")?
         .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .context("the TLS certificate and key do not match or are unsupported")?;
+        .with_cert_resolver(Arc::clone(&store) as Arc<dyn ResolvesServerCert>);
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Some((Arc::new(cfg), CertInfo { fingerprint, cert_path, generated })))
+    Ok(Some((Arc::new(cfg), info, store)))
 }
 
 /// SHA-256 fingerprint as `AB:CD:...`.
@@ -134,18 +179,23 @@ mod tests {
     fn self_signed_is_generated_once_and_key_is_private() {
         let dir = tempfile::tempdir().unwrap();
         let source = TlsSource::SelfSigned { hostnames: vec!["auth.example.lan".into()] };
-        let (_, first) = load(&source, dir.path()).unwrap().unwrap();
+        let (_, first, _) = load(&source, dir.path()).unwrap().unwrap();
         assert!(first.generated);
-        let (_, again) = load(&source, dir.path()).unwrap().unwrap();
+        let (_, again, _) = load(&source, dir.path()).unwrap().unwrap();
         assert!(!again.generated);
         assert_eq!(first.fingerprint, again.fingerprint);
         assert_eq!(first.fingerprint.len(), 32 * 3 - 1);
         let mode = fs::metadata(dir.path().join(SELF_SIGNED_KEY)).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let other = TlsSource::SelfSigned { hostnames: vec!["other.lan".into()] };
-        let (_, changed) = load(&other, dir.path()).unwrap().unwrap();
+        let (_, changed, store) = load(&other, dir.path()).unwrap().unwrap();
         assert!(changed.generated);
         assert_ne!(changed.fingerprint, first.fingerprint);
+        // A reload of unchanged files keeps the same certificate; a broken file is
+        // refused and the one in use is kept.
+        assert_eq!(store.reload().unwrap().fingerprint, changed.fingerprint);
+        fs::write(dir.path().join(SELF_SIGNED_CERT), "garbage").unwrap();
+        assert!(store.reload().is_err());
     }
 
     #[test]

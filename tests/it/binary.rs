@@ -58,6 +58,11 @@ struct Proc {
 impl Proc {
     /// Runs the gatehouse binary with `args` and a clean `GATEHOUSE_*` environment.
     fn spawn(root: &Path, args: &[String], stdin: Stdio) -> Self {
+        Self::spawn_env(root, args, stdin, &[])
+    }
+
+    /// [`Proc::spawn`] with extra environment variables.
+    fn spawn_env(root: &Path, args: &[String], stdin: Stdio, env: &[(&str, &str)]) -> Self {
         let n = RUNS.fetch_add(1, Ordering::Relaxed);
         let stdout = root.join(format!("run-{n}.stdout"));
         let stderr = root.join(format!("run-{n}.stderr"));
@@ -67,10 +72,11 @@ impl Proc {
             .stdout(File::create(&stdout).unwrap())
             .stderr(File::create(&stderr).unwrap());
         for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("GATEHOUSE_") {
+            if k.to_string_lossy().starts_with("GATEHOUSE_") || k == "NOTIFY_SOCKET" {
                 cmd.env_remove(k);
             }
         }
+        cmd.envs(env.iter().copied());
         let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"));
         Self { child, stdout, stderr }
     }
@@ -833,5 +839,74 @@ async fn user_set_role_promotes_offline() {
     let s = Running::start(dir, &[]).await;
     let tokens = login(&s, "bob").await;
     assert_eq!(jwt_part(&access_token(&tokens), 1)["role"], "super_admin");
+    assert_eq!(s.stop("TERM").await.code(), Some(0));
+}
+
+/// Under systemd (`Type=notify`): READY=1 once listening, STOPPING=1 on SIGTERM,
+/// sent to the datagram socket named by $NOTIFY_SOCKET.
+#[tokio::test]
+async fn notifies_systemd_ready_and_stopping() {
+    let root = tempfile::tempdir().unwrap();
+    let sock_path = root.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let ready = root.path().join("ready");
+    let mut proc = Proc::spawn_env(
+        root.path(),
+        &serve_args(root.path(), &[]),
+        Stdio::null(),
+        &[("NOTIFY_SOCKET", sock_path.to_str().unwrap())],
+    );
+    let mut buf = [0u8; 256];
+    let n = sock.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"READY=1");
+    assert!(ready.exists(), "READY=1 comes once listening");
+    proc.signal("TERM");
+    let n = sock.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"STOPPING=1");
+    assert_eq!(proc.wait(EXIT_LIMIT).await.code(), Some(0));
+}
+
+/// SIGHUP reloads the certificate from disk for new connections; a broken file is
+/// logged and the certificate in use is kept.
+#[tokio::test]
+async fn sighup_reloads_the_certificate_and_keeps_it_when_the_new_one_is_bad() {
+    let root = tempfile::tempdir().unwrap();
+    let (cert, key) = (root.path().join("cert.pem"), root.path().join("key.pem"));
+    std::fs::copy(ca().cert(), &cert).unwrap();
+    std::fs::copy(ca().key(), &key).unwrap();
+    let mut s = Running::start(
+        root.path(),
+        &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()],
+    )
+    .await;
+    expect(&s.call(get("/health")).await, 200, "health with the first certificate");
+    // A renewal: a certificate from another CA appears on disk.
+    let renewed = harness::TestCa::new();
+    std::fs::copy(renewed.cert(), &cert).unwrap();
+    std::fs::copy(renewed.key(), &key).unwrap();
+    s.proc.signal("HUP");
+    let new_client = Client::new(s.addr, &renewed.ca_der);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(r) = new_client.send(get("/health")).await {
+            assert_eq!(r.status, 200);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the renewed certificate was never served");
+        tokio::time::sleep(POLL).await;
+    }
+    // A fresh client (no TLS session to resume) that trusts only the old CA is refused.
+    let old_ca_client = Client::new(s.addr, &ca().ca_der);
+    assert!(old_ca_client.send(get("/health")).await.is_err(), "the old certificate is no longer served");
+    // A broken renewal is refused and the current certificate stays.
+    std::fs::write(&cert, "not a certificate").unwrap();
+    s.proc.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s.proc.stderr().contains("TLS reload failed") {
+        assert!(Instant::now() < deadline, "no reload error logged:\n{}", s.proc.stderr());
+        tokio::time::sleep(POLL).await;
+    }
+    expect(&new_client.call(get("/health")).await, 200, "health after a failed reload");
     assert_eq!(s.stop("TERM").await.code(), Some(0));
 }
