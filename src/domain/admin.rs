@@ -7,6 +7,24 @@ use super::access::Principal;
 use super::{Auth, Ctx, Error};
 use crate::store::records::{AuditEvent, Role, Stats, User};
 
+/// Who is changing a user: an admin over HTTP, or the operator on the command line.
+#[derive(Debug, Clone, Copy)]
+pub enum Actor<'a> {
+    /// An authenticated admin (may not touch super_admins unless one).
+    Admin(&'a Principal),
+    /// The operator (CLI or admin socket): no role rules.
+    Operator,
+}
+
+/// Which user.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// By id.
+    Id(u64),
+    /// By username (case-insensitive).
+    Name(&'a str),
+}
+
 /// Largest page the admin list returns (`limit` above it is a 422).
 pub const MAX_PAGE: u64 = 100;
 
@@ -49,7 +67,7 @@ impl Auth {
         if role == Role::SuperAdmin {
             return Err(Error::Forbidden(SUPER_ADMIN_ONLY_CLI.into()));
         }
-        self.modify(ctx, actor, target, AuditEvent::RoleChanged, |u| {
+        self.modify(ctx, Actor::Admin(actor), Target::Id(target), AuditEvent::RoleChanged, |u| {
             let detail = format!("{} -> {}", u.role.as_str(), role.as_str());
             if u.role != role {
                 u.role = role;
@@ -66,7 +84,7 @@ impl Auth {
             return Err(Error::BadRequest("Cannot change your own account status here"));
         }
         let event = if active { AuditEvent::AccountReactivated } else { AuditEvent::AccountDeactivated };
-        self.modify(ctx, actor, target, event, |u| {
+        self.modify(ctx, Actor::Admin(actor), Target::Id(target), event, |u| {
             if u.is_active != active {
                 u.is_active = active;
                 u.token_version = u.token_version.wrapping_add(1);
@@ -82,7 +100,7 @@ impl Auth {
 
     /// Clears a lockout and the failure counter.
     pub fn unlock(&self, ctx: &Ctx, actor: &Principal, target: u64) -> Result<User, Error> {
-        self.modify(ctx, actor, target, AuditEvent::AccountUnlocked, |u| {
+        self.modify(ctx, Actor::Admin(actor), Target::Id(target), AuditEvent::AccountUnlocked, |u| {
             let detail = format!("{} failed logins cleared", u.failed_logins);
             u.failed_logins = 0;
             u.locked_until = None;
@@ -92,63 +110,51 @@ impl Auth {
 
     /// Revokes every access token and refresh session of a user.
     pub fn revoke_sessions(&self, ctx: &Ctx, actor: &Principal, target: u64) -> Result<User, Error> {
-        self.modify(ctx, actor, target, AuditEvent::TokenRevoked, |u| {
+        self.modify(ctx, Actor::Admin(actor), Target::Id(target), AuditEvent::TokenRevoked, |u| {
             u.token_version = u.token_version.wrapping_add(1);
             u.session_epoch = u.session_epoch.wrapping_add(1);
             "all sessions and access tokens".into()
         })
     }
 
-    /// Loads `target`, refuses to touch a super_admin unless the actor is one, applies
-    /// `change` and stores the result with an audit entry naming the actor, all in one
-    /// transaction. `change` returns the entry's detail.
-    fn modify(
+    /// Loads `target`, refuses to touch a super_admin unless the actor is one (or the
+    /// operator), applies `change` and stores the result with an audit entry naming
+    /// the actor, all in one transaction. `change` returns the entry's detail.
+    pub(super) fn modify(
         &self,
         ctx: &Ctx,
-        actor: &Principal,
-        target: u64,
+        actor: Actor<'_>,
+        target: Target<'_>,
         event: AuditEvent,
         change: impl FnOnce(&mut User) -> String,
     ) -> Result<User, Error> {
         self.store
             .write(|tx| {
-                let Some(mut u) = tx.user(target)? else { return Err(Error::NotFound("User not found")) };
-                if u.role == Role::SuperAdmin && actor.user.role != Role::SuperAdmin {
-                    return Err(Error::Forbidden(PROTECTED.into()));
+                let found = match target {
+                    Target::Id(id) => tx.user(id)?,
+                    Target::Name(name) => tx.user_by_name(name)?,
+                };
+                let Some(mut u) = found else { return Err(Error::NotFound("User not found")) };
+                if let Actor::Admin(p) = actor {
+                    if u.role == Role::SuperAdmin && p.user.role != Role::SuperAdmin {
+                        return Err(Error::Forbidden(PROTECTED.into()));
+                    }
                 }
                 let what = change(&mut u);
                 u.updated_at = self.clock.now_micros();
                 tx.update_user(&u)?;
-                let by = format!("by {} (id {})", actor.user.username, actor.user.id);
+                let by = match actor {
+                    Actor::Admin(p) => format!("by {} (id {})", p.user.username, p.user.id),
+                    Actor::Operator => "by the operator".to_owned(),
+                };
                 let detail = if what.is_empty() { by } else { format!("{what}; {by}") };
                 tx.append_audit(&self.audit_record(ctx, event, Some(&u), Some(detail)))?;
                 Ok(u)
             })
             .inspect(|_| {
-                if matches!(
-                    event,
-                    AuditEvent::RoleChanged | AuditEvent::AccountDeactivated | AuditEvent::TokenRevoked
-                ) {
+                if matches!(event, AuditEvent::RoleChanged | AuditEvent::AccountDeactivated | AuditEvent::TokenRevoked) {
                     super::counters::Counters::bump(&self.counters.revocations);
                 }
             })
-    }
-
-    /// The operator's `user set-role`: any role, including super_admin, no HTTP rules.
-    pub fn set_role_by_name(&self, ctx: &Ctx, username: &str, role: Role) -> Result<User, Error> {
-        self.store.write(|tx| {
-            let Some(mut u) = tx.user_by_name(username)? else {
-                return Err(Error::NotFound("User not found"));
-            };
-            if u.role != role {
-                let detail = format!("{} -> {}; by the operator", u.role.as_str(), role.as_str());
-                u.role = role;
-                u.token_version = u.token_version.wrapping_add(1);
-                u.updated_at = self.clock.now_micros();
-                tx.update_user(&u)?;
-                tx.append_audit(&self.audit_record(ctx, AuditEvent::RoleChanged, Some(&u), Some(detail)))?;
-            }
-            Ok(u)
-        })
     }
 }

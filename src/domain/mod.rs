@@ -12,6 +12,7 @@ pub mod audit;
 pub mod counters;
 pub mod introspect;
 pub mod keys;
+pub mod operator;
 pub mod roles;
 pub mod sessions;
 pub mod users;

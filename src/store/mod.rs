@@ -10,11 +10,13 @@
 //! Nothing here knows about HTTP, tokens or passwords.
 
 mod audit;
+mod backup;
 mod cleanup;
 pub mod records;
 mod tx;
 
 pub use audit::AuditQuery;
+pub use backup::{check_file, TableCounts};
 pub use cleanup::Swept;
 pub use tx::{ReadTx, UserPage, WriteTx};
 

@@ -247,3 +247,25 @@ fn api_keys_are_indexed_by_owner() {
     assert_eq!(ids(1), ["b"]);
     assert!(store.read(|r| r.api_key(&[1; 16])).unwrap().is_none());
 }
+
+#[test]
+fn backup_is_a_verified_copy_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("data")).unwrap();
+    for i in 0..50 {
+        insert(&store, user(&format!("user{i}"), &format!("u{i}@example.com"))).unwrap();
+    }
+    let dest = dir.path().join("backup.redb");
+    let counts = store.backup_to(&dest).unwrap();
+    assert!(counts.contains(&("users", 50)));
+    assert!(store.backup_to(&dest).is_err(), "an existing file is never overwritten");
+    // The copy is a full database: open it as a data directory.
+    let restored = dir.path().join("restored");
+    fs::create_dir_all(&restored).unwrap();
+    fs::copy(&dest, restored.join(DB_FILE)).unwrap();
+    let copy = Store::open(&restored).unwrap();
+    assert_eq!(copy.read(|r| r.user_by_name("user49")).unwrap().map(|u| u.id), Some(50));
+    assert_eq!(copy.read(|r| r.stats()).unwrap().total, 50);
+    drop(copy);
+    assert_eq!(check_file(&restored).unwrap(), counts);
+}

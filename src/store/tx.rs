@@ -276,6 +276,15 @@ impl<'t> WriteTx<'t> {
         Ok(())
     }
 
+    /// Deletes a user record and its username and email index entries.
+    pub fn delete_user(&mut self, user: &User) -> Result<(), StoreError> {
+        self.t_users.remove(user.id)?;
+        self.t_usernames.remove(fold(&user.username).as_str())?;
+        self.t_emails.remove(fold(&user.email).as_str())?;
+        self.bump_stats(Some(user), None)?;
+        Ok(())
+    }
+
     fn bump_stats(&mut self, old: Option<&User>, new: Option<&User>) -> Result<(), StoreError> {
         let mut stats = self.stats()?;
         stats.apply(old, new);

@@ -1,0 +1,101 @@
+//! What the operator may do from the command line (directly on the data directory,
+//! or through the running server's admin socket): everything an admin may do over
+//! HTTP, by username, without the role rules, plus what HTTP never offers —
+//! granting super_admin, resetting a password, deleting a user.
+
+use super::admin::{Actor, Target};
+use super::users::NewUser;
+use super::{validation, Auth, Ctx, Error};
+use crate::store::records::{AuditEvent, Role, User};
+
+impl Auth {
+    /// `user set-role`: any role, including super_admin. Revokes the user's access tokens.
+    pub fn set_role_by_name(&self, ctx: &Ctx, username: &str, role: Role) -> Result<User, Error> {
+        self.modify(ctx, Actor::Operator, Target::Name(username), AuditEvent::RoleChanged, |u| {
+            let detail = format!("{} -> {}", u.role.as_str(), role.as_str());
+            if u.role != role {
+                u.role = role;
+                u.token_version = u.token_version.wrapping_add(1);
+            }
+            detail
+        })
+    }
+
+    /// `user activate` / `user deactivate`.
+    pub fn set_active_by_name(&self, ctx: &Ctx, username: &str, active: bool) -> Result<User, Error> {
+        let event = if active { AuditEvent::AccountReactivated } else { AuditEvent::AccountDeactivated };
+        self.modify(ctx, Actor::Operator, Target::Name(username), event, |u| {
+            if u.is_active != active {
+                u.is_active = active;
+                u.token_version = u.token_version.wrapping_add(1);
+                u.session_epoch = u.session_epoch.wrapping_add(1);
+            }
+            if active {
+                u.failed_logins = 0;
+                u.locked_until = None;
+            }
+            String::new()
+        })
+    }
+
+    /// `user unlock`.
+    pub fn unlock_by_name(&self, ctx: &Ctx, username: &str) -> Result<User, Error> {
+        self.modify(ctx, Actor::Operator, Target::Name(username), AuditEvent::AccountUnlocked, |u| {
+            let detail = format!("{} failed logins cleared", u.failed_logins);
+            u.failed_logins = 0;
+            u.locked_until = None;
+            detail
+        })
+    }
+
+    /// `user revoke-sessions`.
+    pub fn revoke_sessions_by_name(&self, ctx: &Ctx, username: &str) -> Result<User, Error> {
+        self.modify(ctx, Actor::Operator, Target::Name(username), AuditEvent::TokenRevoked, |u| {
+            u.token_version = u.token_version.wrapping_add(1);
+            u.session_epoch = u.session_epoch.wrapping_add(1);
+            "all sessions and access tokens".into()
+        })
+    }
+
+    /// `user reset-password` (hashes): sets a new password (validated like any
+    /// other), clears a lockout and revokes every session and token.
+    pub fn reset_password(&self, ctx: &Ctx, username: &str, password: &str) -> Result<User, Error> {
+        validation::new_password("password", password).map_err(|e| Error::Invalid(vec![e]))?;
+        let hash = self.passwords.hash(password)?;
+        self.modify(ctx, Actor::Operator, Target::Name(username), AuditEvent::PasswordChanged, |u| {
+            u.password_hash = hash;
+            u.failed_logins = 0;
+            u.locked_until = None;
+            u.token_version = u.token_version.wrapping_add(1);
+            u.session_epoch = u.session_epoch.wrapping_add(1);
+            "reset by the operator; all sessions revoked".into()
+        })
+    }
+
+    /// `user delete`: removes the account, its indexes and API keys. Its refresh
+    /// sessions and tokens stop working because the user no longer exists; the
+    /// audit log keeps its history.
+    pub fn delete_user(&self, ctx: &Ctx, username: &str) -> Result<User, Error> {
+        self.store.write(|tx| {
+            let Some(u) = tx.user_by_name(username)? else { return Err(Error::NotFound("User not found")) };
+            for (lookup, key) in tx.api_keys_of(u.id)? {
+                tx.delete_api_key(&lookup, &key)?;
+            }
+            tx.delete_user(&u)?;
+            let rec = self.audit_record(ctx, AuditEvent::AccountDeactivated, Some(&u), Some("deleted by the operator".into()));
+            tx.append_audit(&rec)?;
+            Ok(u)
+        })
+    }
+
+    /// A user by name, for `user show`.
+    pub fn user_by_name(&self, username: &str) -> Result<User, Error> {
+        self.store.read(|r| r.user_by_name(username))?.ok_or(Error::NotFound("User not found"))
+    }
+
+    /// `user add` through the admin socket or offline: validation, hashing and
+    /// uniqueness as for registration, any role.
+    pub fn add_user(&self, ctx: &Ctx, req: &NewUser, role: Role) -> Result<User, Error> {
+        self.create_user(ctx, req, role)
+    }
+}
