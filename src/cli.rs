@@ -44,12 +44,51 @@ pub enum Command {
     /// printed so clients can pin it). A flag given twice takes its last value.
     #[command(args_override_self = true)]
     Serve(Box<ServeArgs>),
-    /// Manage users directly in the data directory (the server must be stopped).
+    /// Manage users (through the running server, or directly on the data directory).
     #[command(subcommand)]
     User(UserCommand),
-    /// Manage the token-signing keys in the data directory (the server must be stopped).
+    /// Manage the token-signing keys (the running server picks a rotation up at once).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Write a consistent, verified copy of the database while the server keeps serving.
+    ///
+    /// Example: gatehouse backup /var/backups/gatehouse-$(date +%F).redb
+    Backup(BackupArgs),
+    /// Replace the database with a backup (the server must be stopped). The backup is
+    /// checked first and the current database is kept beside it.
+    Restore(RestoreArgs),
+    /// Check the configuration (the same flags and variables as serve) and the
+    /// database. Exit codes: 0 fine, 2 configuration invalid, 3 database unusable.
+    Check(Box<ServeArgs>),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    ///
+    /// Example: gatehouse completions bash > /etc/bash_completion.d/gatehouse
+    Completions {
+        /// Shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) generated from these definitions.
+    Man,
+}
+
+/// `gatehouse backup`
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// Destination file (must not exist).
+    pub file: PathBuf,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub target: Target,
+}
+
+/// `gatehouse restore`
+#[derive(Debug, Clone, Args)]
+pub struct RestoreArgs {
+    /// Backup file written by `gatehouse backup`.
+    pub file: PathBuf,
+    /// Data directory of the stopped server.
+    #[arg(long, env = "GATEHOUSE_DATA_DIR", default_value = "./gatehouse-data")]
+    pub data_dir: PathBuf,
 }
 
 /// `gatehouse keys ...`
@@ -80,23 +119,20 @@ pub struct KeysRotateArgs {
     /// Refresh-token lifetime the server uses (retired keys verify this long).
     #[arg(long, env = "GATEHOUSE_REFRESH_TOKEN_DAYS", default_value_t = 7)]
     pub refresh_token_days: u64,
-    /// Data directory of the (stopped) server.
-    #[arg(long, env = "GATEHOUSE_DATA_DIR", default_value = "./gatehouse-data")]
-    pub data_dir: PathBuf,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub target: Target,
 }
 
 /// `gatehouse keys list`
 #[derive(Debug, Clone, Args)]
 pub struct KeysListArgs {
-    /// One JSON object per key instead of a table.
-    #[arg(long)]
-    pub json: bool,
     /// Refresh-token lifetime the server uses (retired keys verify this long).
     #[arg(long, env = "GATEHOUSE_REFRESH_TOKEN_DAYS", default_value_t = 7)]
     pub refresh_token_days: u64,
-    /// Data directory of the (stopped) server.
-    #[arg(long, env = "GATEHOUSE_DATA_DIR", default_value = "./gatehouse-data")]
-    pub data_dir: PathBuf,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub target: Target,
 }
 
 /// `gatehouse serve` options.
@@ -225,31 +261,71 @@ pub struct ServeArgs {
     pub shutdown_timeout_secs: u64,
 }
 
-/// `gatehouse user ...`
+/// Where an operator command acts: the running server's admin socket when one is
+/// listening in the data directory, else the data directory itself.
+#[derive(Debug, Clone, Args)]
+pub struct Target {
+    /// Data directory (of the running or stopped server).
+    #[arg(long, env = "GATEHOUSE_DATA_DIR", default_value = "./gatehouse-data")]
+    pub data_dir: PathBuf,
+    /// Print JSON for scripts instead of text for people.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// scrypt parameters for commands that hash offline (the running server uses its own).
+#[derive(Debug, Clone, Args)]
+pub struct HashArgs {
+    /// scrypt log2(N), as for serve.
+    #[arg(long, env = "GATEHOUSE_SCRYPT_LOG_N", default_value_t = 15)]
+    pub scrypt_log_n: u8,
+    /// scrypt r, as for serve.
+    #[arg(long, env = "GATEHOUSE_SCRYPT_R", default_value_t = 8)]
+    pub scrypt_r: u32,
+    /// scrypt p, as for serve.
+    #[arg(long, env = "GATEHOUSE_SCRYPT_P", default_value_t = 3)]
+    pub scrypt_p: u32,
+}
+
+/// A user named on the command line.
+#[derive(Debug, Clone, Args)]
+pub struct UserArgs {
+    /// Username.
+    pub name: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub target: Target,
+}
+
+/// `gatehouse user ...` (works whether or not the server is running)
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Create a user with any role, including super_admin (the only way to make one).
+    /// The password is read from the terminal, or from standard input with --password-stdin.
     ///
-    /// Example: echo 'S3cure!pass' | gatehouse user add alice --email alice@example.com
-    ///          --role super_admin --password-stdin --data-dir /var/lib/gatehouse
+    /// Example: gatehouse user add alice --email alice@example.com --role super_admin
     Add(UserAddArgs),
+    /// List users, 100 at a time, or those whose username or email starts with --search.
+    List(UserListArgs),
+    /// Show one user.
+    Show(UserArgs),
     /// Change a user's role, including to or from super_admin (the HTTP API never
     /// grants super_admin). The user's access tokens are revoked.
     ///
-    /// Example: gatehouse user set-role alice admin --data-dir /var/lib/gatehouse
+    /// Example: gatehouse user set-role alice admin
     SetRole(UserSetRoleArgs),
-}
-
-/// `gatehouse user set-role`
-#[derive(Debug, Clone, Args)]
-pub struct UserSetRoleArgs {
-    /// Username.
-    pub name: String,
-    /// New role: user, moderator, admin or super_admin.
-    pub role: String,
-    /// Data directory of the (stopped) server.
-    #[arg(long, env = "GATEHOUSE_DATA_DIR", default_value = "./gatehouse-data")]
-    pub data_dir: PathBuf,
+    /// Reactivate a deactivated user (also clears a lockout).
+    Activate(UserArgs),
+    /// Deactivate a user: logins fail and every token and session is revoked.
+    Deactivate(UserArgs),
+    /// Clear a lockout after too many failed logins.
+    Unlock(UserArgs),
+    /// Set a new password (terminal prompt or --password-stdin); revokes every session.
+    ResetPassword(UserPasswordArgs),
+    /// Revoke every access token and refresh session of a user.
+    RevokeSessions(UserArgs),
+    /// Delete a user and their API keys (the audit log keeps their history).
+    Delete(UserArgs),
 }
 
 /// `gatehouse user add`
@@ -266,19 +342,58 @@ pub struct UserAddArgs {
     /// Optional display name.
     #[arg(long)]
     pub full_name: Option<String>,
+    /// Read the password from the first line of standard input (for scripts).
+    #[arg(long)]
+    pub password_stdin: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub target: Target,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub hash: HashArgs,
+}
+
+/// `gatehouse user list`
+#[derive(Debug, Clone, Args)]
+pub struct UserListArgs {
+    /// Skip this many users (in id order).
+    #[arg(long, default_value_t = 0)]
+    pub skip: u64,
+    /// Show at most this many (up to 100).
+    #[arg(long, default_value_t = 100)]
+    pub limit: u64,
+    /// Only users whose username or email starts with this.
+    #[arg(long)]
+    pub search: Option<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub target: Target,
+}
+
+/// `gatehouse user set-role`
+#[derive(Debug, Clone, Args)]
+pub struct UserSetRoleArgs {
+    /// Username.
+    pub name: String,
+    /// New role: user, moderator, admin or super_admin.
+    pub role: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub target: Target,
+}
+
+/// `gatehouse user reset-password`
+#[derive(Debug, Clone, Args)]
+pub struct UserPasswordArgs {
+    /// Username.
+    pub name: String,
     /// Read the password from the first line of standard input.
     #[arg(long)]
     pub password_stdin: bool,
-    /// Data directory of the (stopped) server.
-    #[arg(long, env = "GATEHOUSE_DATA_DIR", default_value = "./gatehouse-data")]
-    pub data_dir: PathBuf,
-    /// scrypt log2(N), as for serve.
-    #[arg(long, env = "GATEHOUSE_SCRYPT_LOG_N", default_value_t = 15)]
-    pub scrypt_log_n: u8,
-    /// scrypt r, as for serve.
-    #[arg(long, env = "GATEHOUSE_SCRYPT_R", default_value_t = 8)]
-    pub scrypt_r: u32,
-    /// scrypt p, as for serve.
-    #[arg(long, env = "GATEHOUSE_SCRYPT_P", default_value_t = 3)]
-    pub scrypt_p: u32,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub target: Target,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub hash: HashArgs,
 }

@@ -1,8 +1,9 @@
 //! The `gatehouse` binary: parse the command line, set up logging, run, and turn an
 //! error into a message and a non-zero exit code. Everything else is in the library.
 
-use clap::Parser;
-use gatehouse::cli::{Cli, Command, KeysCommand, LogFormat, UserCommand};
+use clap::{CommandFactory, Parser};
+use gatehouse::cli::{Cli, Command, LogFormat};
+use gatehouse::ops::cli::{self as ops, CheckFailure};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -25,22 +26,43 @@ fn init_logging(level: &str, format: LogFormat) {
     }
 }
 
+fn serve(args: &gatehouse::cli::ServeArgs) -> anyhow::Result<()> {
+    let config = gatehouse::config::Config::from_args(args)?;
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(gatehouse::server::run(config))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log_level, cli.log_format);
     let result = match cli.command {
-        Command::Serve(args) => {
-            gatehouse::config::Config::from_args(&args).map_err(anyhow::Error::from).and_then(|config| {
-                tokio::runtime::Builder::new_multi_thread()
-                    .enable_all()
-                    .build()?
-                    .block_on(gatehouse::server::run(config))
-            })
+        Command::Serve(args) => serve(&args),
+        Command::User(cmd) => ops::user(cmd),
+        Command::Keys(cmd) => ops::keys(cmd),
+        Command::Backup(a) => ops::backup(a),
+        Command::Restore(a) => ops::restore(a),
+        Command::Check(args) => {
+            return match ops::check(&args) {
+                Ok(msg) => {
+                    println!("{msg}");
+                    ExitCode::SUCCESS
+                }
+                Err(CheckFailure::Config(e)) => {
+                    eprintln!("gatehouse check: {e}");
+                    ExitCode::from(2)
+                }
+                Err(CheckFailure::Database(e)) => {
+                    eprintln!("gatehouse check: {e}");
+                    ExitCode::from(3)
+                }
+            }
         }
-        Command::User(UserCommand::Add(args)) => gatehouse::ops::user_add(&args),
-        Command::User(UserCommand::SetRole(args)) => gatehouse::ops::user_set_role(&args),
-        Command::Keys(KeysCommand::Rotate(args)) => gatehouse::ops::keys_rotate(&args),
-        Command::Keys(KeysCommand::List(args)) => gatehouse::ops::keys_list(&args),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "gatehouse", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()).map_err(Into::into)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -152,7 +152,10 @@ impl Auth {
                 Ok(u)
             })
             .inspect(|_| {
-                if matches!(event, AuditEvent::RoleChanged | AuditEvent::AccountDeactivated | AuditEvent::TokenRevoked) {
+                if matches!(
+                    event,
+                    AuditEvent::RoleChanged | AuditEvent::AccountDeactivated | AuditEvent::TokenRevoked
+                ) {
                     super::counters::Counters::bump(&self.counters.revocations);
                 }
             })

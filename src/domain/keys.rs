@@ -202,9 +202,14 @@ impl Auth {
     /// at once, withdrawing every older key, when `emergency`). Keys whose tokens
     /// have all expired are deleted. Returns the new key's id.
     pub fn rotate_keys(&self, emergency: bool) -> Result<String, Error> {
+        self.rotate_keys_with_lead(emergency, self.policy.key_lead)
+    }
+
+    /// [`Auth::rotate_keys`] with an explicit lead time.
+    pub fn rotate_keys_with_lead(&self, emergency: bool, lead: Duration) -> Result<String, Error> {
         let now = self.clock.now_micros();
         let lifetime = micros(self.policy.max_token_lifetime());
-        let activates = if emergency { now } else { now.saturating_add(micros(self.policy.key_lead)) };
+        let activates = if emergency { now } else { now.saturating_add(micros(lead)) };
         let key = new_key(&self.clock, activates)?;
         let kid = key.kid.clone();
         self.store.write(|tx| {

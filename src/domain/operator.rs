@@ -82,7 +82,12 @@ impl Auth {
                 tx.delete_api_key(&lookup, &key)?;
             }
             tx.delete_user(&u)?;
-            let rec = self.audit_record(ctx, AuditEvent::AccountDeactivated, Some(&u), Some("deleted by the operator".into()));
+            let rec = self.audit_record(
+                ctx,
+                AuditEvent::AccountDeactivated,
+                Some(&u),
+                Some("deleted by the operator".into()),
+            );
             tx.append_audit(&rec)?;
             Ok(u)
         })

@@ -141,6 +141,10 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Server> {
         let header_timeout = config.limits.header_timeout;
         tokio::spawn(metrics_http::serve(plain, Arc::clone(&state), header_timeout, stop_flush.clone()));
     }
+    let admin = crate::ops::socket::bind(&config.data_dir)
+        .with_context(|| format!("cannot create the admin socket in {}", config.data_dir.display()))?;
+    let socket_path = crate::ops::socket::path(&config.data_dir);
+    tokio::spawn(crate::ops::socket::serve(admin, Arc::clone(&state.auth), socket_path, stop_flush.clone()));
     let background = tokio::spawn(background::run(Arc::clone(&state), config.cleanup_interval, stop_flush));
     let task =
         tokio::spawn(listener::accept_loop(listener, acceptor, Arc::clone(&state), config.clone(), stop_rx));

@@ -57,20 +57,27 @@ impl Store {
     /// then reopens the copy and checks every table's row count. Returns the counts.
     pub fn backup_to(&self, dest: &Path) -> Result<TableCounts, StoreError> {
         let io = |source| StoreError::Io { path: dest.to_path_buf(), source };
-        let file = OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(dest).map_err(io)?;
+        let file =
+            OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(dest).map_err(io)?;
         let snapshot = self.db.begin_read()?;
         let copy = redb::backends::FileBackend::new(file)
             .and_then(|b| Database::builder().create_with_backend(b))
             .map_err(|e| StoreError::Database(e.to_string()))?;
         let txn: WriteTransaction = copy.begin_write()?;
-        let copied = (|| -> Result<TableCounts, StoreError> { Ok(each_table!(copy_table, snapshot, txn)) })()?;
+        let copied =
+            (|| -> Result<TableCounts, StoreError> { Ok(each_table!(copy_table, snapshot, txn)) })()?;
         txn.commit()?;
         drop(copy);
-        let check = Database::builder().open(dest).map_err(|e| StoreError::Corrupt { path: dest.to_path_buf(), reason: e.to_string() })?;
+        let check = Database::builder()
+            .open(dest)
+            .map_err(|e| StoreError::Corrupt { path: dest.to_path_buf(), reason: e.to_string() })?;
         let read = check.begin_read()?;
         let counted = (|| -> Result<TableCounts, StoreError> { Ok(each_table!(count_table, read)) })()?;
         if counted != copied {
-            return Err(StoreError::Corrupt { path: dest.to_path_buf(), reason: "the copy's tables differ from the snapshot".into() });
+            return Err(StoreError::Corrupt {
+                path: dest.to_path_buf(),
+                reason: "the copy's tables differ from the snapshot".into(),
+            });
         }
         Ok(copied)
     }
@@ -92,7 +99,9 @@ pub fn check_file(data_dir: &Path) -> Result<TableCounts, StoreError> {
     }
     {
         let mut db = Database::builder().open(&path).map_err(|e| super::classify_open_error(e, &path))?;
-        let ok = db.check_integrity().map_err(|e| StoreError::Corrupt { path: path.clone(), reason: e.to_string() })?;
+        let ok = db
+            .check_integrity()
+            .map_err(|e| StoreError::Corrupt { path: path.clone(), reason: e.to_string() })?;
         if !ok {
             tracing::warn!(path = %path.display(), "the database needed repair after an unclean shutdown; repaired");
         }

@@ -720,14 +720,15 @@ async fn user_add_creates_a_super_admin_offline() {
         expect(&r, 401, &format!("login {name}"));
     }
 
-    // While the server holds the database, the CLI must refuse rather than wait or corrupt.
+    // While the server holds the database, the CLI goes through its admin socket:
+    // the new user exists at once, without a restart.
     let (status, p) = user_add(dir, "admin2", "admin", PASSWORD).await;
-    assert_eq!(status.code(), Some(1), "user add ran beside a live server");
-    let stderr = p.stderr();
-    assert!(stderr.contains("in use"), "{stderr}");
+    assert!(status.success(), "user add beside a live server: {}", p.stderr());
+    assert!(p.stdout().contains("created user admin2 (id 2, role admin)"), "{}", p.stdout());
     let r = s.call(get("/health")).await;
-    expect(&r, 200, "GET /health after the refused CLI");
+    expect(&r, 200, "GET /health after the CLI");
     assert_eq!(r.json(), healthy());
+    login(&s, "admin2").await;
     login(&s, "admin1").await;
     assert_eq!(s.stop("TERM").await.code(), Some(0));
 }
@@ -909,4 +910,119 @@ async fn sighup_reloads_the_certificate_and_keeps_it_when_the_new_one_is_bad() {
     }
     expect(&new_client.call(get("/health")).await, 200, "health after a failed reload");
     assert_eq!(s.stop("TERM").await.code(), Some(0));
+}
+
+/// Runs `gatehouse ARGS --data-dir root/data` and waits for it (bounded).
+async fn cli(root: &Path, args: &[&str]) -> (ExitStatus, Proc) {
+    let data = root.join("data");
+    let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    all.extend(["--data-dir".to_string(), data.to_str().unwrap().to_string()]);
+    let mut p = Proc::spawn(root, &all, Stdio::null());
+    let status = p.wait(EXIT_LIMIT).await;
+    (status, p)
+}
+
+/// With the server running, operator commands go through its admin socket and take
+/// effect at once; backup under write load is consistent; restore needs it stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_commands_work_while_serving_and_backup_restores() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path();
+    let s = Running::start(dir, &[]).await;
+    register(&s, "alice").await;
+    let token = access_token(&login(&s, "alice").await);
+    let mode = std::fs::metadata(dir.join("data").join("admin.sock")).unwrap().permissions();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+
+    let (st, p) = cli(dir, &["user", "list", "--json"]).await;
+    assert!(st.success(), "{}", p.stderr());
+    let listed: Value = serde_json::from_str(&p.stdout()).unwrap();
+    assert_eq!(listed["data"][0]["username"], "alice");
+    let (st, p) = cli(dir, &["user", "deactivate", "alice"]).await;
+    assert!(st.success(), "{}", p.stderr());
+    expect(&s.call(me_call(&token)).await, 403, "token of a user deactivated from the CLI");
+    let (st, _) = cli(dir, &["user", "activate", "alice"]).await;
+    assert!(st.success());
+    let token = access_token(&login(&s, "alice").await);
+    // An emergency key rotation through the socket: the running server stops
+    // accepting old tokens at once.
+    let (st, p) = cli(dir, &["keys", "rotate", "--emergency"]).await;
+    assert!(st.success(), "{}", p.stderr());
+    expect(&s.call(me_call(&token)).await, 401, "token signed by a withdrawn key");
+    let (st, p) = cli(dir, &["keys", "list"]).await;
+    assert!(
+        st.success() && p.stdout().contains("revoked") && p.stdout().contains("active"),
+        "{}",
+        p.stdout()
+    );
+    let (st, p) = cli(dir, &["user", "show", "nobody"]).await;
+    assert_eq!(st.code(), Some(1));
+    assert!(p.stderr().contains("user not found"), "{}", p.stderr());
+
+    // Backup while registrations keep arriving: everyone acknowledged before the
+    // backup started is in it.
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let writer = {
+        let (client, stop, acked) = (s.client.clone(), Arc::clone(&stop), Arc::clone(&acked));
+        tokio::spawn(async move {
+            for i in 0..400 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let name = format!("load{i}");
+                if client.call(register_call(&name)).await.status == 201 {
+                    acked.lock().unwrap().push(name);
+                }
+            }
+        })
+    };
+    while acked.lock().unwrap().len() < 10 {
+        tokio::time::sleep(POLL).await;
+    }
+    let before_backup: Vec<String> = acked.lock().unwrap().clone();
+    let backup = dir.join("backup.redb");
+    let (st, p) = cli(dir, &["backup", backup.to_str().unwrap()]).await;
+    assert!(st.success(), "{}", p.stderr());
+    assert!(p.stdout().contains("verified"), "{}", p.stdout());
+    stop.store(true, Ordering::Relaxed);
+    writer.await.unwrap();
+    let (st, p) = cli(dir, &["restore", backup.to_str().unwrap()]).await;
+    assert_eq!(st.code(), Some(1), "restore must refuse while serving");
+    assert!(p.stderr().contains("stop it first"), "{}", p.stderr());
+    assert_eq!(s.stop("TERM").await.code(), Some(0));
+
+    let (st, p) = cli(dir, &["restore", backup.to_str().unwrap()]).await;
+    assert!(st.success(), "{}", p.stderr());
+    assert!(std::fs::read_dir(dir.join("data")).unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .contains("before-restore")));
+    let s = Running::start(dir, &[]).await;
+    login(&s, "alice").await;
+    for name in &before_backup {
+        expect(&s.call(login_call(name)).await, 200, &format!("{name}, acknowledged before the backup"));
+    }
+    assert_eq!(s.stop("TERM").await.code(), Some(0));
+}
+
+/// `gatehouse check` exit codes: 0 fine, 2 configuration, 3 database.
+#[tokio::test]
+async fn check_reports_config_and_database_problems_by_exit_code() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path();
+    let (st, p) = cli(dir, &["check"]).await;
+    assert_eq!(st.code(), Some(0), "{}", p.stderr());
+    let (st, p) = cli(dir, &["check", "--cors-origin", "*"]).await;
+    assert_eq!(st.code(), Some(2), "{}", p.stderr());
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::write(dir.join("data").join("gatehouse.redb"), vec![0xAB; 65536]).unwrap();
+    let (st, p) = cli(dir, &["check"]).await;
+    assert_eq!(st.code(), Some(3), "{}", p.stderr());
+    for args in [&["completions", "bash"][..], &["man"][..]] {
+        let mut p = Proc::spawn(dir, &args.iter().map(|s| s.to_string()).collect::<Vec<_>>(), Stdio::null());
+        assert!(p.wait(EXIT_LIMIT).await.success());
+        assert!(p.stdout().contains("gatehouse"));
+    }
 }

@@ -1,0 +1,222 @@
+//! Running operator commands from the command line: build the [`Request`], send it
+//! to the running server's admin socket if one listens, else open the data
+//! directory and execute it here; print the reply for people or as JSON. This is
+//! one of the two places (with `main`) where `anyhow` and printing live.
+
+use super::{execute, socket, Request};
+use crate::cli::{BackupArgs, HashArgs, KeysCommand, RestoreArgs, ServeArgs, Target, UserCommand};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::crypto::password::{HashParams, PasswordHasherConfig};
+use crate::domain::{Auth, Policy};
+use crate::store::{check_file, Store, StoreError, DB_FILE};
+use anyhow::{anyhow, bail, Context};
+use std::io::{BufRead, IsTerminal};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn params(h: &HashArgs) -> HashParams {
+    HashParams { log_n: h.scrypt_log_n, r: h.scrypt_r, p: h.scrypt_p }
+}
+
+/// Opens the data directory for an offline command.
+fn open_auth(data_dir: &Path, hash: HashParams, policy: Policy) -> anyhow::Result<Auth> {
+    let passwords = PasswordHasherConfig::new(hash, hash.memory_bytes()).context("scrypt parameters")?;
+    let store = Arc::new(Store::open(data_dir)?);
+    // The issuer only matters for signing tokens, which operator commands never do.
+    Auth::new(store, passwords, Clock::system(), policy, "cli").map_err(|e| anyhow!("{e}"))
+}
+
+/// Sends `req` to the running server, or runs it offline on the data directory.
+fn dispatch(target: &Target, req: Request, hash: HashParams, policy: Policy) -> anyhow::Result<()> {
+    let reply = match socket::send(&target.data_dir, &req) {
+        Some(r) => r.context("talking to the running server's admin socket")?,
+        None => execute(&open_auth(&target.data_dir, hash, policy)?, req),
+    };
+    if target.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"ok": reply.ok, "message": reply.message, "data": reply.data})
+            )?
+        );
+    } else if reply.ok {
+        println!("{}", reply.message);
+    }
+    if reply.ok {
+        Ok(())
+    } else {
+        bail!("{}", reply.message)
+    }
+}
+
+/// A password from standard input (`--password-stdin`) or a terminal prompt.
+fn password(from_stdin: bool) -> anyhow::Result<String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("no terminal to ask for the password on: pass it on standard input with --password-stdin");
+    }
+    let first = rpassword::prompt_password("Password: ")?;
+    let again = rpassword::prompt_password("Again: ")?;
+    if first != again {
+        bail!("the two passwords differ");
+    }
+    Ok(first)
+}
+
+/// `gatehouse user ...`
+pub fn user(cmd: UserCommand) -> anyhow::Result<()> {
+    let none = HashParams::DEFAULT;
+    let p = Policy::default();
+    match cmd {
+        UserCommand::Add(a) => {
+            let role = a.role.clone();
+            let password = password(a.password_stdin)?;
+            let req =
+                Request::UserAdd { name: a.name, email: a.email, role, full_name: a.full_name, password };
+            // Check the input before touching the data directory, so a typo leaves
+            // no stray database behind.
+            if let Request::UserAdd { name, email, password, full_name, .. } = &req {
+                let new = crate::domain::users::NewUser {
+                    username: name.clone(),
+                    email: email.clone(),
+                    password: password.clone(),
+                    full_name: full_name.clone(),
+                };
+                crate::domain::users::validate_new(&new)
+                    .map_err(|e| anyhow!("{}", super::explain(e).replace("invalid input", "invalid user")))?;
+            }
+            crate::store::records::Role::parse(&a.role).ok_or_else(|| {
+                anyhow!("unknown role '{}': use user, moderator, admin or super_admin", a.role)
+            })?;
+            dispatch(&a.target, req, params(&a.hash), p)
+        }
+        UserCommand::List(a) => {
+            dispatch(&a.target, Request::UserList { skip: a.skip, limit: a.limit, search: a.search }, none, p)
+        }
+        UserCommand::Show(a) => dispatch(&a.target, Request::UserShow { name: a.name }, none, p),
+        UserCommand::SetRole(a) => {
+            dispatch(&a.target, Request::UserSetRole { name: a.name, role: a.role }, none, p)
+        }
+        UserCommand::Activate(a) => dispatch(&a.target, Request::UserActivate { name: a.name }, none, p),
+        UserCommand::Deactivate(a) => dispatch(&a.target, Request::UserDeactivate { name: a.name }, none, p),
+        UserCommand::Unlock(a) => dispatch(&a.target, Request::UserUnlock { name: a.name }, none, p),
+        UserCommand::ResetPassword(a) => {
+            let password = password(a.password_stdin)?;
+            dispatch(&a.target, Request::UserResetPassword { name: a.name, password }, params(&a.hash), p)
+        }
+        UserCommand::RevokeSessions(a) => {
+            dispatch(&a.target, Request::UserRevokeSessions { name: a.name }, none, p)
+        }
+        UserCommand::Delete(a) => dispatch(&a.target, Request::UserDelete { name: a.name }, none, p),
+    }
+}
+
+fn refresh_policy(days: u64) -> Policy {
+    Policy { refresh_ttl: Duration::from_secs(days.saturating_mul(86_400)), ..Policy::default() }
+}
+
+/// `gatehouse keys ...`
+pub fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
+    match cmd {
+        KeysCommand::Rotate(a) => {
+            let req = Request::KeysRotate { emergency: a.emergency, lead_minutes: a.lead_minutes };
+            dispatch(&a.target, req, HashParams::DEFAULT, refresh_policy(a.refresh_token_days))
+        }
+        KeysCommand::List(a) => {
+            dispatch(&a.target, Request::KeysList, HashParams::DEFAULT, refresh_policy(a.refresh_token_days))
+        }
+    }
+}
+
+/// `gatehouse backup FILE`
+pub fn backup(a: BackupArgs) -> anyhow::Result<()> {
+    let path = std::path::absolute(&a.file).context("resolving the backup path")?;
+    dispatch(&a.target, Request::Backup { path }, HashParams::DEFAULT, Policy::default())
+}
+
+/// `gatehouse restore FILE`: checks the backup, keeps the current database beside it
+/// (`gatehouse.redb.before-restore-TIME`), and swaps the backup in with one rename.
+pub fn restore(a: RestoreArgs) -> anyhow::Result<()> {
+    if socket::send(&a.data_dir, &Request::Status).is_some() {
+        bail!("the server is running on {}: stop it first, then restore", a.data_dir.display());
+    }
+    // Check a private copy, so the backup file itself is never modified.
+    let staging = tempfile_dir(&a.data_dir)?;
+    std::fs::copy(&a.file, staging.join(DB_FILE))
+        .with_context(|| format!("cannot read {}", a.file.display()))?;
+    let counts =
+        check_file(&staging).map_err(|e| anyhow!("{} is not a usable backup: {e}", a.file.display()))?;
+    let live = a.data_dir.join(DB_FILE);
+    let incoming = a.data_dir.join(format!("{DB_FILE}.restoring"));
+    std::fs::copy(staging.join(DB_FILE), &incoming)?;
+    std::fs::File::open(&incoming)?.sync_all()?;
+    if live.exists() {
+        let kept = a.data_dir.join(format!("{DB_FILE}.before-restore-{}", Clock::system().now_secs()));
+        std::fs::copy(&live, &kept)
+            .with_context(|| format!("cannot keep the current database as {}", kept.display()))?;
+        println!("current database kept as {}", kept.display());
+    }
+    std::fs::rename(&incoming, &live).context("swapping the backup in")?;
+    let _ = std::fs::remove_dir_all(&staging);
+    let users = counts.iter().find(|(t, _)| *t == "users").map_or(0, |(_, n)| *n);
+    println!("restored {} ({users} users); start the server", a.file.display());
+    Ok(())
+}
+
+fn tempfile_dir(data_dir: &Path) -> anyhow::Result<std::path::PathBuf> {
+    std::fs::create_dir_all(data_dir)?;
+    let dir = data_dir.join(format!(".restore-check-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir)?;
+    Ok(dir)
+}
+
+/// Outcome of `gatehouse check`, which maps to the exit code.
+#[derive(Debug)]
+pub enum CheckFailure {
+    /// Exit 2.
+    Config(String),
+    /// Exit 3.
+    Database(String),
+}
+
+/// `gatehouse check`: the configuration, the TLS files, and the database.
+pub fn check(args: &ServeArgs) -> Result<String, CheckFailure> {
+    let config = Config::from_args(args).map_err(|e| CheckFailure::Config(e.to_string()))?;
+    if let crate::config::TlsSource::Files { cert, key } = &config.tls {
+        for f in [cert, key] {
+            std::fs::metadata(f)
+                .map_err(|e| CheckFailure::Config(format!("cannot read {}: {e}", f.display())))?;
+        }
+    }
+    if let Some(r) = socket::send(&config.data_dir, &Request::Status) {
+        let reply = r.map_err(|e| CheckFailure::Database(e.to_string()))?;
+        return if reply.ok {
+            Ok("configuration valid; the running server reports the database healthy".into())
+        } else {
+            Err(CheckFailure::Database(reply.message))
+        };
+    }
+    if !config.data_dir.join(DB_FILE).exists() {
+        return Ok(format!(
+            "configuration valid; no database yet in {} (serve creates it)",
+            config.data_dir.display()
+        ));
+    }
+    match check_file(&config.data_dir) {
+        Ok(counts) => {
+            let users = counts.iter().find(|(t, _)| *t == "users").map_or(0, |(_, n)| *n);
+            Ok(format!("configuration valid; database healthy ({users} users)"))
+        }
+        Err(e @ StoreError::InUse(_)) => {
+            Err(CheckFailure::Database(format!("{e}; and its admin socket does not answer")))
+        }
+        Err(e) => Err(CheckFailure::Database(e.to_string())),
+    }
+}
