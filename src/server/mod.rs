@@ -32,6 +32,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::password::PasswordHasherConfig;
 use crate::domain::Auth;
+use crate::store::records::Role;
 use crate::store::Store;
 use anyhow::Context;
 use state::AppState;
@@ -48,6 +49,7 @@ pub use tls::CertInfo;
 #[derive(Debug)]
 pub struct Server {
     addr: SocketAddr,
+    data_dir: std::path::PathBuf,
     cert: Option<CertInfo>,
     state: Arc<AppState>,
     stop: Option<oneshot::Sender<()>>,
@@ -154,6 +156,7 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Server> {
     tracing::info!(%addr, tls = cert.is_some(), hash_slots = slots, "listening");
     Ok(Server {
         addr,
+        data_dir: config.data_dir.clone(),
         cert,
         state,
         stop: Some(stop_tx),
@@ -212,6 +215,15 @@ fn announce(server: &Server) {
         None => {
             println!("gatehouse listening on http://{} (plain HTTP: --insecure-http)", server.local_addr())
         }
+    }
+    let stats = server.auth().store().read(|r| r.stats());
+    let admins =
+        stats.map(|s| s.by_role[Role::Admin.index()] + s.by_role[Role::SuperAdmin.index()]).unwrap_or(1);
+    if admins == 0 {
+        let dir = server.data_dir.display();
+        println!();
+        println!("No administrator yet. Create the first super_admin (it asks for the password):");
+        println!("  gatehouse user add admin --email you@example.com --role super_admin --data-dir {dir}");
     }
 }
 

@@ -1026,3 +1026,26 @@ async fn check_reports_config_and_database_problems_by_exit_code() {
         assert!(p.stdout().contains("gatehouse"));
     }
 }
+
+/// First start with no administrator says how to create one; once one exists, not.
+#[tokio::test]
+async fn first_start_explains_how_to_create_the_first_admin() {
+    let root = tempfile::tempdir().unwrap();
+    let s = Running::start(root.path(), &[]).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !s.proc.stdout().contains("No administrator yet") {
+        assert!(Instant::now() < deadline, "no first-run hint:\n{}", s.proc.stdout());
+        tokio::time::sleep(POLL).await;
+    }
+    assert!(s
+        .proc
+        .stdout()
+        .contains("gatehouse user add admin --email you@example.com --role super_admin --data-dir"));
+    let (st, p) = user_add(root.path(), "root", "super_admin", PASSWORD).await;
+    assert!(st.success(), "{}", p.stderr());
+    assert_eq!(s.stop("TERM").await.code(), Some(0));
+    let s = Running::start(root.path(), &[]).await;
+    expect(&s.call(get("/health")).await, 200, "health");
+    assert!(!s.proc.stdout().contains("No administrator yet"), "{}", s.proc.stdout());
+    assert_eq!(s.stop("TERM").await.code(), Some(0));
+}
