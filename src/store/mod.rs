@@ -12,6 +12,7 @@
 mod audit;
 mod backup;
 mod cleanup;
+pub mod migrate;
 pub mod records;
 mod tx;
 
@@ -159,6 +160,16 @@ impl Store {
     /// when absent. An existing file that is damaged, foreign or newer is refused,
     /// never replaced.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_migrating(data_dir, SCHEMA_VERSION, migrate::MIGRATIONS)
+    }
+
+    /// [`Store::open`] towards schema `target` with `migrations` (tests supply their
+    /// own to exercise the mechanism).
+    pub fn open_migrating(
+        data_dir: &Path,
+        target: u32,
+        migrations: &[migrate::Migration],
+    ) -> Result<Self, StoreError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| StoreError::Io { path, source }
@@ -182,13 +193,14 @@ impl Store {
                 .map_err(io(&path))?;
             redb::backends::FileBackend::new(file).and_then(|b| Database::builder().create_with_backend(b))
         } else {
-            refuse_newer_schema(&path)?;
+            refuse_newer_schema(&path, target)?;
             Database::builder().open(&path)
         }
         .map_err(|e| classify_open_error(e, &path))?;
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).map_err(io(&path))?;
         let store = Self { db, path };
-        store.init_schema()?;
+        store.init_schema(target)?;
+        migrate::run(&store, data_dir, target, migrations)?;
         Ok(store)
     }
 
@@ -197,7 +209,7 @@ impl Store {
         &self.path
     }
 
-    fn init_schema(&self) -> Result<(), StoreError> {
+    fn init_schema(&self, target: u32) -> Result<(), StoreError> {
         let txn = self.db.begin_write()?;
         {
             let mut meta = txn.open_table(META)?;
@@ -209,16 +221,16 @@ impl Store {
                 None => None,
             };
             match found {
-                Some(v) if v > SCHEMA_VERSION => {
+                Some(v) if v > target => {
                     return Err(StoreError::NewerSchema {
                         path: self.path.clone(),
                         found: v,
-                        supported: SCHEMA_VERSION,
+                        supported: target,
                     })
                 }
                 Some(_) => {}
                 None => {
-                    meta.insert(META_SCHEMA, SCHEMA_VERSION.to_le_bytes().as_slice())?;
+                    meta.insert(META_SCHEMA, target.to_le_bytes().as_slice())?;
                 }
             }
             txn.open_table(USERS)?;
@@ -273,7 +285,7 @@ impl Store {
 /// refused without being touched (opening read-write rewrites header pages even
 /// when nothing is committed). Files the read-only open cannot judge — one that
 /// needs crash recovery, say — are left to the read-write open that follows.
-fn refuse_newer_schema(path: &Path) -> Result<(), StoreError> {
+fn refuse_newer_schema(path: &Path, supported: u32) -> Result<(), StoreError> {
     let db = match redb::ReadOnlyDatabase::open(path) {
         Ok(db) => db,
         Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(StoreError::InUse(path.to_path_buf())),
@@ -285,8 +297,8 @@ fn refuse_newer_schema(path: &Path) -> Result<(), StoreError> {
         .and_then(|t| t.open_table(META).ok())
         .and_then(|m| m.get(META_SCHEMA).ok().flatten().and_then(|v| decode_u32(v.value())));
     match found {
-        Some(v) if v > SCHEMA_VERSION => {
-            Err(StoreError::NewerSchema { path: path.to_path_buf(), found: v, supported: SCHEMA_VERSION })
+        Some(v) if v > supported => {
+            Err(StoreError::NewerSchema { path: path.to_path_buf(), found: v, supported })
         }
         _ => Ok(()),
     }

@@ -316,6 +316,21 @@ impl<'t> WriteTx<'t> {
         Ok(())
     }
 
+    /// Records the schema version (migrations only).
+    pub fn set_schema_version(&mut self, v: u32) -> Result<(), StoreError> {
+        self.t_meta.insert(super::META_SCHEMA, v.to_le_bytes().as_slice())?;
+        Ok(())
+    }
+
+    /// Every user id (migrations only; a full scan).
+    pub fn all_user_ids(&self) -> Result<Vec<u64>, StoreError> {
+        let mut ids = Vec::new();
+        for row in self.t_users.iter()? {
+            ids.push(row?.0.value());
+        }
+        Ok(ids)
+    }
+
     /// Replaces the signing keys.
     pub fn put_keys(&mut self, keys: &KeySet) -> Result<(), StoreError> {
         self.t_meta.insert(META_KEYS, keys.encode()?.as_slice())?;
