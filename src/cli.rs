@@ -60,6 +60,12 @@ pub enum Command {
     /// Check the configuration (the same flags and variables as serve) and the
     /// database. Exit codes: 0 fine, 2 configuration invalid, 3 database unusable.
     Check(Box<ServeArgs>),
+    /// Password hashing on this machine.
+    #[command(subcommand)]
+    Hash(HashCommand),
+    /// The TLS certificate.
+    #[command(subcommand)]
+    Cert(CertCommand),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
     ///
     /// Example: gatehouse completions bash > /etc/bash_completion.d/gatehouse
@@ -69,6 +75,47 @@ pub enum Command {
     },
     /// Print the man page (roff) generated from these definitions.
     Man,
+}
+
+/// `gatehouse hash ...`
+#[derive(Debug, Subcommand)]
+pub enum HashCommand {
+    /// Measure scrypt here and recommend --scrypt-log-n/-r/-p for a time and memory
+    /// budget per login.
+    ///
+    /// Example (a Raspberry Pi): gatehouse hash calibrate --target-ms 250 --max-memory-mib 64
+    Calibrate {
+        /// Time one login's hash should take, in milliseconds.
+        #[arg(long, default_value_t = 250)]
+        target_ms: u64,
+        /// Memory one hash may use, in MiB.
+        #[arg(long, default_value_t = 32)]
+        max_memory_mib: u64,
+    },
+}
+
+/// `gatehouse cert ...`
+#[derive(Debug, Subcommand)]
+pub enum CertCommand {
+    /// Show the certificate serve uses: file, SHA-256 fingerprint, names, validity.
+    Show {
+        /// Certificate file (default: the generated one in the data directory).
+        #[arg(long, env = "GATEHOUSE_TLS_CERT")]
+        tls_cert: Option<PathBuf>,
+        /// Data directory.
+        #[arg(long, env = "GATEHOUSE_DATA_DIR", default_value = "./gatehouse-data")]
+        data_dir: PathBuf,
+    },
+    /// Replace the generated self-signed certificate with a new one (new key, new
+    /// fingerprint). A running server serves it after SIGHUP (systemctl reload).
+    Regenerate {
+        /// Names for the certificate besides localhost, 127.0.0.1 and ::1.
+        #[arg(long = "hostname", env = "GATEHOUSE_HOSTNAME", value_delimiter = ',')]
+        hostnames: Vec<String>,
+        /// Data directory.
+        #[arg(long, env = "GATEHOUSE_DATA_DIR", default_value = "./gatehouse-data")]
+        data_dir: PathBuf,
+    },
 }
 
 /// `gatehouse backup`

@@ -2,7 +2,7 @@
 //! error into a message and a non-zero exit code. Everything else is in the library.
 
 use clap::{CommandFactory, Parser};
-use gatehouse::cli::{Cli, Command, LogFormat};
+use gatehouse::cli::{CertCommand, Cli, Command, HashCommand, LogFormat};
 use gatehouse::ops::cli::{self as ops, CheckFailure};
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -55,6 +55,15 @@ fn main() -> ExitCode {
                     ExitCode::from(3)
                 }
             }
+        }
+        Command::Hash(HashCommand::Calibrate { target_ms, max_memory_mib }) => {
+            ops::hash_calibrate(target_ms, max_memory_mib)
+        }
+        Command::Cert(CertCommand::Show { tls_cert, data_dir }) => {
+            ops::cert_show(tls_cert.as_deref(), &data_dir)
+        }
+        Command::Cert(CertCommand::Regenerate { hostnames, data_dir }) => {
+            ops::cert_regenerate(&data_dir, &hostnames)
         }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "gatehouse", &mut std::io::stdout());

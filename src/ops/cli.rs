@@ -220,3 +220,63 @@ pub fn check(args: &ServeArgs) -> Result<String, CheckFailure> {
         Err(e) => Err(CheckFailure::Database(e.to_string())),
     }
 }
+
+/// `gatehouse hash calibrate`: the largest memory cost within the budget, then as
+/// many sequential passes (p) as fit the time target.
+pub fn hash_calibrate(target_ms: u64, max_memory_mib: u64) -> anyhow::Result<()> {
+    const R: u32 = 8;
+    let budget = max_memory_mib.saturating_mul(1024 * 1024);
+    let mut log_n: u8 = 20;
+    while log_n > 10 && (HashParams { log_n, r: R, p: 1 }).memory_bytes() > budget {
+        log_n -= 1;
+    }
+    let time_one = |log_n: u8| -> anyhow::Result<f64> {
+        let params = HashParams { log_n, r: R, p: 1 };
+        let hasher = PasswordHasherConfig::new(params, params.memory_bytes()).context("scrypt parameters")?;
+        hasher.hash("calibration-Password-1!")?; // warm up: first-touch page faults
+        let mut best = f64::MAX;
+        for _ in 0..3 {
+            let t = std::time::Instant::now();
+            hasher.hash("calibration-Password-1!")?;
+            best = best.min(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        Ok(best)
+    };
+    let mut ms = time_one(log_n)?;
+    while ms > target_ms as f64 && log_n > 10 {
+        log_n -= 1;
+        ms = time_one(log_n)?;
+    }
+    let p = ((target_ms as f64 / ms).floor() as u32).clamp(1, 16);
+    let mib = HashParams { log_n, r: R, p }.memory_bytes() / (1024 * 1024);
+    println!("one pass of scrypt log2N={log_n}, r={R} takes {ms:.0} ms here and needs {mib} MiB");
+    println!("recommended for ~{target_ms} ms within {max_memory_mib} MiB: --scrypt-log-n {log_n} --scrypt-r {R} --scrypt-p {p}");
+    println!(
+        "(about {:.0} ms per login; set --hash-memory-mib to {mib} x the logins you want hashed at once)",
+        ms * f64::from(p)
+    );
+    Ok(())
+}
+
+/// `gatehouse cert show`.
+pub fn cert_show(tls_cert: Option<&Path>, data_dir: &Path) -> anyhow::Result<()> {
+    let path =
+        tls_cert.map_or_else(|| data_dir.join(crate::server::tls::SELF_SIGNED_CERT), Path::to_path_buf);
+    let d = crate::server::tls::details(&path, Clock::system().now_secs())?;
+    println!("certificate:  {}", path.display());
+    println!("SHA-256:      {}", d.fingerprint);
+    println!("names:        {}", d.names.join(", "));
+    println!("valid from:   {}", d.not_before);
+    println!("valid until:  {} ({} days left)", d.not_after, d.days_left);
+    Ok(())
+}
+
+/// `gatehouse cert regenerate`.
+pub fn cert_regenerate(data_dir: &Path, hostnames: &[String]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data_dir)?;
+    let info = crate::server::tls::regenerate(data_dir, hostnames)?;
+    println!("new self-signed certificate: {}", info.cert_path.display());
+    println!("SHA-256 fingerprint: {}", info.fingerprint);
+    println!("a running server serves it after SIGHUP (systemctl reload gatehouse)");
+    Ok(())
+}

@@ -124,6 +124,66 @@ fn names_for(hostnames: &[String]) -> Vec<String> {
     names
 }
 
+/// What `gatehouse cert show` prints.
+#[derive(Debug, Clone)]
+pub struct CertDetails {
+    /// SHA-256 of the leaf.
+    pub fingerprint: String,
+    /// Subject alternative names.
+    pub names: Vec<String>,
+    /// Validity start (RFC 3339).
+    pub not_before: String,
+    /// Validity end (RFC 3339).
+    pub not_after: String,
+    /// Days until it expires (negative when expired).
+    pub days_left: i64,
+}
+
+/// Reads a PEM certificate's names and validity.
+pub fn details(cert_path: &Path, now_secs: i64) -> anyhow::Result<CertDetails> {
+    let der = CertificateDer::from_pem_file(cert_path)
+        .with_context(|| format!("cannot read a PEM certificate from {}", cert_path.display()))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref())
+        .map_err(|e| anyhow::anyhow!("{} is not a valid certificate: {e}", cert_path.display()))?;
+    let names = cert
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|ext| ext.value.general_names.iter().map(general_name).collect())
+        .unwrap_or_default();
+    let validity = cert.validity();
+    let (nb, na) = (validity.not_before.timestamp(), validity.not_after.timestamp());
+    let rfc = |t: i64| crate::clock::rfc3339(t.saturating_mul(1_000_000));
+    Ok(CertDetails {
+        fingerprint: fingerprint(&der),
+        names,
+        not_before: rfc(nb),
+        not_after: rfc(na),
+        days_left: (na - now_secs).div_euclid(86_400),
+    })
+}
+
+fn general_name(n: &x509_parser::extensions::GeneralName<'_>) -> String {
+    use x509_parser::extensions::GeneralName;
+    match n {
+        GeneralName::DNSName(s) => (*s).to_owned(),
+        GeneralName::IPAddress(b) => match b.len() {
+            4 => <[u8; 4]>::try_from(*b).map(|a| std::net::IpAddr::from(a).to_string()).unwrap_or_default(),
+            16 => <[u8; 16]>::try_from(*b).map(|a| std::net::IpAddr::from(a).to_string()).unwrap_or_default(),
+            _ => format!("{b:?}"),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// Replaces the generated certificate with a new one for `hostnames`.
+pub fn regenerate(data_dir: &Path, hostnames: &[String]) -> anyhow::Result<CertInfo> {
+    let _ = fs::remove_file(data_dir.join(SELF_SIGNED_NAMES));
+    ensure_self_signed(data_dir, hostnames)?;
+    let (_, info) = read_pair(&data_dir.join(SELF_SIGNED_CERT), &data_dir.join(SELF_SIGNED_KEY), true)?;
+    Ok(info)
+}
+
 /// Makes sure a self-signed certificate for `hostnames` exists. Returns true when it
 /// was (re)generated: on first start, or when the requested names changed.
 fn ensure_self_signed(data_dir: &Path, hostnames: &[String]) -> anyhow::Result<bool> {
@@ -142,6 +202,10 @@ fn ensure_self_signed(data_dir: &Path, hostnames: &[String]) -> anyhow::Result<b
     let key = rcgen::KeyPair::generate().context("generating the TLS key")?;
     let mut params = rcgen::CertificateParams::new(names.clone()).context("certificate names")?;
     params.distinguished_name.push(rcgen::DnType::CommonName, "gatehouse self-signed");
+    // Valid from last year for ten years (rcgen's default runs to the year 4096).
+    let year = i32::try_from(1970 + crate::clock::Clock::system().now_secs() / 31_556_952).unwrap_or(2026);
+    params.not_before = rcgen::date_time_ymd(year - 1, 1, 1);
+    params.not_after = rcgen::date_time_ymd(year + 10, 1, 1);
     let cert = params.self_signed(&key).context("self-signing the certificate")?;
     write_private(&key_path, key.serialize_pem().as_bytes())?;
     write_file(&cert_path, cert.pem().as_bytes(), 0o644)?;
@@ -196,6 +260,19 @@ mod tests {
         assert_eq!(store.reload().unwrap().fingerprint, changed.fingerprint);
         fs::write(dir.path().join(SELF_SIGNED_CERT), "garbage").unwrap();
         assert!(store.reload().is_err());
+    }
+
+    #[test]
+    fn details_and_regeneration() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = regenerate(dir.path(), &["auth.lan".into()]).unwrap();
+        let d =
+            details(&dir.path().join(SELF_SIGNED_CERT), crate::clock::Clock::system().now_secs()).unwrap();
+        assert_eq!(d.names, ["localhost", "127.0.0.1", "::1", "auth.lan"]);
+        assert_eq!(d.fingerprint, first.fingerprint);
+        assert!((3000..=4100).contains(&d.days_left), "{}", d.days_left);
+        let second = regenerate(dir.path(), &["auth.lan".into()]).unwrap();
+        assert_ne!(second.fingerprint, first.fingerprint, "regenerate makes a new key");
     }
 
     #[test]
