@@ -1,10 +1,12 @@
 //! A connection wrapper that closes connections on which the client sends nothing.
 //!
-//! hyper's header-read timeout starts only once a request's first byte arrives, and
-//! the auto builder waits for the first bytes (to tell HTTP/1.1 from h2) with no timer
-//! at all, so a client that completes the TLS handshake and then stays silent would
-//! hold a connection slot forever. [`IdleIo`] fails a read that has waited longer
-//! than the deadline: `first` until the client's first bytes, `idle` after that.
+//! The auto builder waits for a connection's first bytes (to tell HTTP/1.1 from h2)
+//! with no timer at all, so a client that completes the TLS handshake and then stays
+//! silent would hold a connection slot forever; and h2 has no idle timeout of its
+//! own. [`IdleIo`] fails a read that has waited longer than the deadline: `first`
+//! until the client's first bytes, `idle` after that. (For HTTP/1.1, hyper's
+//! header-read timeout also runs while a kept-alive connection waits for its next
+//! request, so there the shorter of the two applies.)
 
 use std::future::Future;
 use std::io;
