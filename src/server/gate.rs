@@ -58,8 +58,10 @@ pub fn admit(
         RateClass::Unlimited => {}
         RateClass::Login => by_ip(&limits.login, rate)?,
         RateClass::Register => by_ip(&limits.register, rate)?,
-        RateClass::Api if bearer(head).is_some() || api_key(head).is_none() => by_ip(&limits.api, rate)?,
-        RateClass::Api => {}
+        // Only a route that authenticates API keys may count against the key (after
+        // authenticating it); everything else counts against the address here.
+        RateClass::Api if keyed(route.access) && bearer(head).is_none() && api_key(head).is_some() => {}
+        RateClass::Api => by_ip(&limits.api, rate)?,
     }
     let principal = match authenticate(state, head, route.access) {
         Ok(p) => p,
@@ -84,6 +86,10 @@ pub fn admit(
         }
     }
     Ok(principal)
+}
+
+fn keyed(access: Access) -> bool {
+    matches!(access, Access::BearerOrKey(..))
 }
 
 /// `X-RateLimit-*` on every response of a rate-limited route.

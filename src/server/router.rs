@@ -248,8 +248,16 @@ fn matches(pattern: &'static str, path: &str) -> Option<Params> {
     }
 }
 
-/// Finds the route for `method` and `path`: literal paths before patterns.
+/// Finds the route for `method` and `path`: literal paths before patterns. HEAD is
+/// answered by the GET route (hyper sends the headers without the body).
 pub fn find(method: &Method, path: &str) -> Result<(&'static Route, Params), ApiError> {
+    match find_exact(method, path) {
+        Err(ApiError::MethodNotAllowed(_)) if method == Method::HEAD => find_exact(&Method::GET, path),
+        other => other,
+    }
+}
+
+fn find_exact(method: &Method, path: &str) -> Result<(&'static Route, Params), ApiError> {
     let mut allowed: Vec<Method> = Vec::new();
     let mut hit: Option<(&'static Route, Params)> = None;
     for literal_pass in [true, false] {

@@ -283,3 +283,23 @@ async fn plain_http_can_be_redirected_to_https() {
     let https_port = t.client.addr.port();
     assert!(text.contains(&format!("location: https://auth.lan:{https_port}/api/v1/users/me?x=1")), "{text}");
 }
+
+#[tokio::test]
+async fn a_made_up_api_key_does_not_lift_the_limit_on_public_routes() {
+    let t = TestServer::start_with(&["--api-rate-limit", "2/minute"]).await;
+    let refresh =
+        || post_json("/api/v1/auth/refresh", json!({"refresh_token": "x"})).header("x-api-key", "gh_madeup");
+    for _ in 0..2 {
+        let r = t.check(refresh(), 401, None).await;
+        assert!(r.header("x-ratelimit-limit").is_some());
+    }
+    t.check(refresh(), 429, None).await;
+}
+
+#[tokio::test]
+async fn head_is_answered_like_get_without_a_body() {
+    let t = TestServer::start().await;
+    let r = t.check(get("/health").method("HEAD"), 200, None).await;
+    assert!(r.body.is_empty());
+    t.check(get("/api/v1/users/register").method("HEAD"), 405, None).await;
+}

@@ -15,3 +15,4 @@ mod openapi;
 mod tokens;
 mod trust;
 mod tutorial;
+mod upgrade;

@@ -9,7 +9,7 @@ use crate::server::router::Req;
 use crate::server::state::AppState;
 use hyper::{Response, StatusCode};
 use serde::Serialize;
-use serde_json::{json, Map};
+use serde_json::{json, Map, Value};
 
 const REFRESH_COOKIE_PATH: &str = "/api/v1/auth/refresh";
 
@@ -185,19 +185,29 @@ pub async fn introspect(state: &AppState, req: Req) -> Result<Response<Body>, Ap
     let info = state.blocking(move |auth| auth.introspect(&token)).await?;
     let body = match info {
         None => json!({"active": false}),
-        Some(i) => json!({
-            "active": true,
-            "sub": i.user.username,
-            "username": i.user.username,
-            "uid": i.user.id,
-            "role": i.user.role.as_str(),
-            "scope": i.scopes.join(" "),
-            "token_type": i.token_type,
-            "iat": i.iat,
-            "exp": i.exp,
-            "jti": i.jti,
-            "iss": state.issuer,
-        }),
+        Some(i) => {
+            let mut v = json!({
+                "active": true,
+                "sub": i.user.username,
+                "username": i.user.username,
+                "uid": i.user.id,
+                "role": i.user.role.as_str(),
+                "scope": i.scopes.join(" "),
+                "token_type": i.token_type,
+                "iss": state.issuer,
+            });
+            // RFC 7662: leave out what does not apply (a key without expiry).
+            for (name, value) in [
+                ("iat", i.iat.map(Value::from)),
+                ("exp", i.exp.map(Value::from)),
+                ("jti", i.jti.map(Value::from)),
+            ] {
+                if let Some(value) = value {
+                    v[name] = value;
+                }
+            }
+            v
+        }
     };
     Ok(no_store(json(StatusCode::OK, &body)))
 }

@@ -36,20 +36,19 @@ pub fn jwks(state: &AppState) -> Result<Response<Body>, ApiError> {
 pub fn metadata(state: &AppState) -> Result<Response<Body>, ApiError> {
     let iss = &state.issuer;
     let scopes: Vec<&str> = SCOPES.iter().chain(EXTRA_SCOPES.iter()).map(|(s, _)| *s).collect();
-    Ok(cacheable(json(
-        StatusCode::OK,
-        &json!({
-            "issuer": iss,
-            "token_endpoint": format!("{iss}/api/v1/auth/token"),
-            "jwks_uri": format!("{iss}/.well-known/jwks.json"),
-            "introspection_endpoint": format!("{iss}/api/v1/auth/introspect"),
-            "grant_types_supported": ["password", "refresh_token"],
-            "response_types_supported": [],
-            "scopes_supported": scopes,
-            "token_endpoint_auth_methods_supported": ["none"],
-            "introspection_endpoint_auth_methods_supported": ["bearer", "api_key"],
-            "token_endpoint_auth_signing_alg_values_supported": ["EdDSA"],
-            "service_documentation": format!("{iss}/docs"),
-        }),
-    )))
+    let mut doc = json!({
+        "issuer": iss,
+        "token_endpoint": format!("{iss}/api/v1/auth/token"),
+        "jwks_uri": format!("{iss}/.well-known/jwks.json"),
+        "introspection_endpoint": format!("{iss}/api/v1/auth/introspect"),
+        "grant_types_supported": ["password", "refresh_token"],
+        "response_types_supported": [],
+        "scopes_supported": scopes,
+        "token_endpoint_auth_methods_supported": ["none"],
+        "introspection_endpoint_auth_methods_supported": ["bearer", "api_key"],
+    });
+    if state.docs {
+        doc["service_documentation"] = json!(format!("{iss}/docs"));
+    }
+    Ok(cacheable(json(StatusCode::OK, &doc)))
 }
