@@ -134,10 +134,50 @@ pub fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
     }
 }
 
-/// `gatehouse backup FILE`
+/// `gatehouse backup FILE`. A running server writes the copy into its own data
+/// directory (a sandboxed service can write nowhere else) and this process moves it
+/// to FILE; with no server running, the copy is written to FILE directly.
 pub fn backup(a: BackupArgs) -> anyhow::Result<()> {
-    let path = std::path::absolute(&a.file).context("resolving the backup path")?;
-    dispatch(&a.target, Request::Backup { path }, HashParams::DEFAULT, Policy::default())
+    let dest = std::path::absolute(&a.file).context("resolving the backup path")?;
+    if dest.exists() {
+        bail!("{} exists; a backup never overwrites a file", dest.display());
+    }
+    let Some(reply) = socket::send(&a.target.data_dir, &Request::Backup { path: None }) else {
+        return dispatch(
+            &a.target,
+            Request::Backup { path: Some(dest) },
+            HashParams::DEFAULT,
+            Policy::default(),
+        );
+    };
+    let reply = reply.context("talking to the running server's admin socket")?;
+    if !reply.ok {
+        bail!("{}", reply.message);
+    }
+    let staged = reply.data["path"]
+        .as_str()
+        .map(std::path::PathBuf::from)
+        .context("the server named no backup file")?;
+    let moved = std::fs::rename(&staged, &dest).or_else(|_| {
+        std::fs::copy(&staged, &dest)?;
+        std::fs::remove_file(&staged)
+    });
+    if let Err(e) = moved {
+        let _ = std::fs::remove_file(&staged);
+        bail!("cannot write {}: {e}", dest.display());
+    }
+    let message = reply.message.replace(&staged.display().to_string(), &dest.display().to_string());
+    if a.target.json {
+        let mut data = reply.data;
+        data["path"] = serde_json::json!(dest);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"ok": true, "message": message, "data": data}))?
+        );
+    } else {
+        println!("{message}");
+    }
+    Ok(())
 }
 
 /// `gatehouse restore FILE`: checks the backup, keeps the current database beside it

@@ -96,8 +96,10 @@ pub enum Request {
     KeysList,
     /// Write a consistent backup to this (absolute) path.
     Backup {
-        /// Destination file (must not exist).
-        path: PathBuf,
+        /// Destination file (must not exist). `None`: the server writes the copy into
+        /// its own data directory and replies with its path, for the CLI to move — a
+        /// sandboxed service may not write where the operator wants the file.
+        path: Option<PathBuf>,
     },
     /// Database health and row counts.
     Status,
@@ -269,14 +271,21 @@ fn run(auth: &Auth, req: Request) -> Result<Reply, String> {
             Ok(Reply::ok(text, Value::Array(rows)))
         }
         Request::Backup { path } => {
+            let path = match path {
+                Some(p) => p,
+                None => {
+                    let dir =
+                        auth.store().path().parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+                    dir.join(format!(".backup-{}-{}.redb", std::process::id(), auth.clock().now_micros()))
+                }
+            };
             let counts = auth.store().backup_to(&path).map_err(|e| e.to_string())?;
             let users = counts.iter().find(|(t, _)| *t == "users").map_or(0, |(_, n)| *n);
             let data: serde_json::Map<String, Value> =
                 counts.iter().map(|(t, n)| ((*t).to_owned(), json!(n))).collect();
-            Ok(Reply::ok(
-                format!("backup written to {} and verified ({users} users)", path.display()),
-                Value::Object(data),
-            ))
+            let mut data = Value::Object(data);
+            data["path"] = json!(path);
+            Ok(Reply::ok(format!("backup written to {} and verified ({users} users)", path.display()), data))
         }
         Request::Status => {
             let counts = auth.store().counts().map_err(|e| e.to_string())?;
