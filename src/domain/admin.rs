@@ -25,6 +25,63 @@ pub enum Target<'a> {
     Name(&'a str),
 }
 
+/// The changes an admin or the operator makes to a user, shared by both paths.
+/// Each returns the audit entry's detail.
+pub(super) mod change {
+    use crate::store::records::{AuditEvent, Role, User};
+
+    /// New role; a different role revokes the user's access tokens.
+    pub fn role(role: Role) -> impl FnOnce(&mut User) -> String {
+        move |u| {
+            let detail = format!("{} -> {}", u.role.as_str(), role.as_str());
+            if u.role != role {
+                u.role = role;
+                u.token_version = u.token_version.wrapping_add(1);
+            }
+            detail
+        }
+    }
+
+    /// The audit event for (re)activation.
+    pub fn active_event(active: bool) -> AuditEvent {
+        if active {
+            AuditEvent::AccountReactivated
+        } else {
+            AuditEvent::AccountDeactivated
+        }
+    }
+
+    /// Activation; deactivating revokes everything, reactivating clears a lockout.
+    pub fn active(active: bool) -> impl FnOnce(&mut User) -> String {
+        move |u| {
+            if u.is_active != active {
+                u.is_active = active;
+                revoke(u);
+            }
+            if active {
+                u.failed_logins = 0;
+                u.locked_until = None;
+            }
+            String::new()
+        }
+    }
+
+    /// Clears a lockout.
+    pub fn unlock(u: &mut User) -> String {
+        let detail = format!("{} failed logins cleared", u.failed_logins);
+        u.failed_logins = 0;
+        u.locked_until = None;
+        detail
+    }
+
+    /// Revokes every access token and refresh session.
+    pub fn revoke(u: &mut User) -> String {
+        u.token_version = u.token_version.wrapping_add(1);
+        u.session_epoch = u.session_epoch.wrapping_add(1);
+        "all sessions and access tokens".into()
+    }
+}
+
 /// Largest page the admin list returns (`limit` above it is a 422).
 pub const MAX_PAGE: u64 = 100;
 
@@ -67,14 +124,7 @@ impl Auth {
         if role == Role::SuperAdmin {
             return Err(Error::Forbidden(SUPER_ADMIN_ONLY_CLI.into()));
         }
-        self.modify(ctx, Actor::Admin(actor), Target::Id(target), AuditEvent::RoleChanged, |u| {
-            let detail = format!("{} -> {}", u.role.as_str(), role.as_str());
-            if u.role != role {
-                u.role = role;
-                u.token_version = u.token_version.wrapping_add(1);
-            }
-            detail
-        })
+        self.modify(ctx, Actor::Admin(actor), Target::Id(target), AuditEvent::RoleChanged, change::role(role))
     }
 
     /// Deactivates (`false`) or reactivates (`true`) another user. Deactivation
@@ -83,38 +133,23 @@ impl Auth {
         if target == actor.user.id {
             return Err(Error::BadRequest("Cannot change your own account status here"));
         }
-        let event = if active { AuditEvent::AccountReactivated } else { AuditEvent::AccountDeactivated };
-        self.modify(ctx, Actor::Admin(actor), Target::Id(target), event, |u| {
-            if u.is_active != active {
-                u.is_active = active;
-                u.token_version = u.token_version.wrapping_add(1);
-                u.session_epoch = u.session_epoch.wrapping_add(1);
-            }
-            if active {
-                u.failed_logins = 0;
-                u.locked_until = None;
-            }
-            String::new()
-        })
+        self.modify(
+            ctx,
+            Actor::Admin(actor),
+            Target::Id(target),
+            change::active_event(active),
+            change::active(active),
+        )
     }
 
     /// Clears a lockout and the failure counter.
     pub fn unlock(&self, ctx: &Ctx, actor: &Principal, target: u64) -> Result<User, Error> {
-        self.modify(ctx, Actor::Admin(actor), Target::Id(target), AuditEvent::AccountUnlocked, |u| {
-            let detail = format!("{} failed logins cleared", u.failed_logins);
-            u.failed_logins = 0;
-            u.locked_until = None;
-            detail
-        })
+        self.modify(ctx, Actor::Admin(actor), Target::Id(target), AuditEvent::AccountUnlocked, change::unlock)
     }
 
     /// Revokes every access token and refresh session of a user.
     pub fn revoke_sessions(&self, ctx: &Ctx, actor: &Principal, target: u64) -> Result<User, Error> {
-        self.modify(ctx, Actor::Admin(actor), Target::Id(target), AuditEvent::TokenRevoked, |u| {
-            u.token_version = u.token_version.wrapping_add(1);
-            u.session_epoch = u.session_epoch.wrapping_add(1);
-            "all sessions and access tokens".into()
-        })
+        self.modify(ctx, Actor::Admin(actor), Target::Id(target), AuditEvent::TokenRevoked, change::revoke)
     }
 
     /// Loads `target`, refuses to touch a super_admin unless the actor is one (or the

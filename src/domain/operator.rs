@@ -3,7 +3,7 @@
 //! HTTP, by username, without the role rules, plus what HTTP never offers —
 //! granting super_admin, resetting a password, deleting a user.
 
-use super::admin::{Actor, Target};
+use super::admin::{change, Actor, Target};
 use super::users::NewUser;
 use super::{validation, Auth, Ctx, Error};
 use crate::store::records::{AuditEvent, Role, User};
@@ -11,50 +11,28 @@ use crate::store::records::{AuditEvent, Role, User};
 impl Auth {
     /// `user set-role`: any role, including super_admin. Revokes the user's access tokens.
     pub fn set_role_by_name(&self, ctx: &Ctx, username: &str, role: Role) -> Result<User, Error> {
-        self.modify(ctx, Actor::Operator, Target::Name(username), AuditEvent::RoleChanged, |u| {
-            let detail = format!("{} -> {}", u.role.as_str(), role.as_str());
-            if u.role != role {
-                u.role = role;
-                u.token_version = u.token_version.wrapping_add(1);
-            }
-            detail
-        })
+        self.modify(ctx, Actor::Operator, Target::Name(username), AuditEvent::RoleChanged, change::role(role))
     }
 
     /// `user activate` / `user deactivate`.
     pub fn set_active_by_name(&self, ctx: &Ctx, username: &str, active: bool) -> Result<User, Error> {
-        let event = if active { AuditEvent::AccountReactivated } else { AuditEvent::AccountDeactivated };
-        self.modify(ctx, Actor::Operator, Target::Name(username), event, |u| {
-            if u.is_active != active {
-                u.is_active = active;
-                u.token_version = u.token_version.wrapping_add(1);
-                u.session_epoch = u.session_epoch.wrapping_add(1);
-            }
-            if active {
-                u.failed_logins = 0;
-                u.locked_until = None;
-            }
-            String::new()
-        })
+        self.modify(
+            ctx,
+            Actor::Operator,
+            Target::Name(username),
+            change::active_event(active),
+            change::active(active),
+        )
     }
 
     /// `user unlock`.
     pub fn unlock_by_name(&self, ctx: &Ctx, username: &str) -> Result<User, Error> {
-        self.modify(ctx, Actor::Operator, Target::Name(username), AuditEvent::AccountUnlocked, |u| {
-            let detail = format!("{} failed logins cleared", u.failed_logins);
-            u.failed_logins = 0;
-            u.locked_until = None;
-            detail
-        })
+        self.modify(ctx, Actor::Operator, Target::Name(username), AuditEvent::AccountUnlocked, change::unlock)
     }
 
     /// `user revoke-sessions`.
     pub fn revoke_sessions_by_name(&self, ctx: &Ctx, username: &str) -> Result<User, Error> {
-        self.modify(ctx, Actor::Operator, Target::Name(username), AuditEvent::TokenRevoked, |u| {
-            u.token_version = u.token_version.wrapping_add(1);
-            u.session_epoch = u.session_epoch.wrapping_add(1);
-            "all sessions and access tokens".into()
-        })
+        self.modify(ctx, Actor::Operator, Target::Name(username), AuditEvent::TokenRevoked, change::revoke)
     }
 
     /// `user reset-password` (hashes): sets a new password (validated like any
@@ -64,10 +42,8 @@ impl Auth {
         let hash = self.passwords.hash(password)?;
         self.modify(ctx, Actor::Operator, Target::Name(username), AuditEvent::PasswordChanged, |u| {
             u.password_hash = hash;
-            u.failed_logins = 0;
-            u.locked_until = None;
-            u.token_version = u.token_version.wrapping_add(1);
-            u.session_epoch = u.session_epoch.wrapping_add(1);
+            change::unlock(u);
+            change::revoke(u);
             "reset by the operator; all sessions revoked".into()
         })
     }

@@ -2,20 +2,13 @@
 //! for admins), and the optional `--metrics-listen` plain-HTTP listener that
 //! answers `GET /metrics` and nothing else.
 
-use super::idle::IdleIo;
 use super::respond::{security_headers, Body};
 use super::state::AppState;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 /// The metrics in Prometheus' text format.
 pub fn response(state: &AppState) -> Response<Body> {
@@ -25,7 +18,7 @@ pub fn response(state: &AppState) -> Response<Body> {
     r
 }
 
-fn answer<B>(state: &AppState, req: &Request<B>) -> Response<Body> {
+fn answer_one<B>(state: &AppState, req: &Request<B>) -> Response<Body> {
     let mut r = if req.method() == Method::GET && req.uri().path() == "/metrics" {
         response(state)
     } else {
@@ -38,36 +31,7 @@ fn answer<B>(state: &AppState, req: &Request<B>) -> Response<Body> {
     r
 }
 
-/// Serves `/metrics` on `listener` until `stop` flips.
-pub async fn serve(
-    listener: TcpListener,
-    state: Arc<AppState>,
-    timeout: Duration,
-    mut stop: watch::Receiver<bool>,
-) {
-    loop {
-        let (tcp, _) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = stop.changed() => return,
-        };
-        let state = Arc::clone(&state);
-        tokio::spawn(async move {
-            let io = IdleIo::new(tcp, timeout, timeout);
-            let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
-                let state = Arc::clone(&state);
-                async move { Ok::<_, Infallible>(answer(&state, &req)) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(timeout)
-                .serve_connection(TokioIo::new(io), svc)
-                .await;
-        });
-    }
+/// The answer function for `--metrics-listen`.
+pub fn answer(state: Arc<AppState>) -> super::plain::Answer {
+    Arc::new(move |req| answer_one(&state, req))
 }

@@ -21,6 +21,7 @@ mod listener;
 pub mod metrics;
 pub mod metrics_http;
 pub mod notify;
+pub mod plain;
 pub mod ratelimit;
 pub mod redirect;
 pub mod respond;
@@ -133,7 +134,12 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Server> {
             .await
             .with_context(|| format!("cannot listen on {redirect_addr} for --redirect-http"))?;
         tracing::info!(addr = %plain.local_addr()?, "redirecting plain HTTP to HTTPS");
-        tokio::spawn(redirect::serve(plain, addr.port(), config.limits.header_timeout, stop_flush.clone()));
+        tokio::spawn(plain::serve(
+            plain,
+            redirect::answer(addr.port()),
+            config.limits.header_timeout,
+            stop_flush.clone(),
+        ));
     }
     if let Some(metrics_addr) = config.metrics_listen {
         let plain = TcpListener::bind(metrics_addr)
@@ -141,7 +147,8 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Server> {
             .with_context(|| format!("cannot listen on {metrics_addr} for --metrics-listen"))?;
         tracing::info!(addr = %plain.local_addr()?, "serving /metrics");
         let header_timeout = config.limits.header_timeout;
-        tokio::spawn(metrics_http::serve(plain, Arc::clone(&state), header_timeout, stop_flush.clone()));
+        let answer = metrics_http::answer(Arc::clone(&state));
+        tokio::spawn(plain::serve(plain, answer, header_timeout, stop_flush.clone()));
     }
     let admin = crate::ops::socket::bind(&config.data_dir)
         .with_context(|| format!("cannot create the admin socket in {}", config.data_dir.display()))?;

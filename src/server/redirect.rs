@@ -3,18 +3,11 @@
 //! typed addresses end up encrypted. It reads nothing but the request line and Host,
 //! and keeps no connection open longer than the header timeout.
 
-use super::idle::IdleIo;
 use super::respond::{security_headers, Body};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{HeaderValue, CONTENT_TYPE, HOST, LOCATION};
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use std::convert::Infallible;
-use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 /// The redirect target for a request: `https://HOST[:PORT]PATH?QUERY`.
 pub fn location<B>(req: &Request<B>, https_port: u16) -> Option<String> {
@@ -55,37 +48,9 @@ fn respond<B>(req: &Request<B>, https_port: u16) -> Response<Body> {
     r
 }
 
-/// Serves redirects on `listener` until `stop` flips.
-pub async fn serve(
-    listener: TcpListener,
-    https_port: u16,
-    header_timeout: Duration,
-    mut stop: watch::Receiver<bool>,
-) {
-    loop {
-        let (tcp, _) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = stop.changed() => return,
-        };
-        tokio::spawn(async move {
-            let io = IdleIo::new(tcp, header_timeout, header_timeout);
-            let svc = service_fn(move |req: Request<hyper::body::Incoming>| async move {
-                Ok::<_, Infallible>(respond(&req, https_port))
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout)
-                .keep_alive(false)
-                .serve_connection(TokioIo::new(io), svc)
-                .await;
-        });
-    }
+/// The answer function for `--redirect-http`.
+pub fn answer(https_port: u16) -> super::plain::Answer {
+    std::sync::Arc::new(move |req| respond(req, https_port))
 }
 
 #[cfg(test)]
