@@ -191,10 +191,10 @@ impl Store {
                 .mode(0o600)
                 .open(&path)
                 .map_err(io(&path))?;
-            redb::backends::FileBackend::new(file).and_then(|b| Database::builder().create_with_backend(b))
+            redb::backends::FileBackend::new(file).and_then(|b| builder().create_with_backend(b))
         } else {
             refuse_newer_schema(&path, target)?;
-            Database::builder().open(&path)
+            builder().open(&path)
         }
         .map_err(|e| classify_open_error(e, &path))?;
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).map_err(io(&path))?;
@@ -279,6 +279,17 @@ impl Store {
     pub fn is_healthy(&self) -> bool {
         self.db.begin_read().map(|t| t.open_table(META).is_ok()).unwrap_or(false)
     }
+}
+
+/// redb's in-process page cache. Its default (1 GiB) let an appliance's resident
+/// memory creep up with use; the operating system's file cache still holds the rest
+/// of a hot database.
+pub const CACHE_BYTES: usize = 16 * 1024 * 1024;
+
+fn builder() -> redb::Builder {
+    let mut b = Database::builder();
+    b.set_cache_size(CACHE_BYTES);
+    b
 }
 
 /// Looks at an existing file read-only first, so a database from a newer release is
