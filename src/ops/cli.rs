@@ -75,25 +75,26 @@ pub fn user(cmd: UserCommand) -> anyhow::Result<()> {
     let p = Policy::default();
     match cmd {
         UserCommand::Add(a) => {
-            let role = a.role.clone();
-            let password = password(a.password_stdin)?;
-            let req =
-                Request::UserAdd { name: a.name, email: a.email, role, full_name: a.full_name, password };
-            // Check the input before touching the data directory, so a typo leaves
-            // no stray database behind.
-            if let Request::UserAdd { name, email, password, full_name, .. } = &req {
-                let new = crate::domain::users::NewUser {
-                    username: name.clone(),
-                    email: email.clone(),
-                    password: password.clone(),
-                    full_name: full_name.clone(),
-                };
-                crate::domain::users::validate_new(&new)
-                    .map_err(|e| anyhow!("{}", super::explain(e).replace("invalid input", "invalid user")))?;
-            }
+            // Check everything before asking for the password or touching the data
+            // directory, so a typo leaves no stray database behind.
             crate::store::records::Role::parse(&a.role).ok_or_else(|| {
                 anyhow!("unknown role '{}': use user, moderator, admin or super_admin", a.role)
             })?;
+            let new = crate::domain::users::NewUser {
+                username: a.name,
+                email: a.email,
+                password: password(a.password_stdin)?,
+                full_name: a.full_name,
+            };
+            crate::domain::users::validate_new(&new)
+                .map_err(|e| anyhow!("{}", super::explain(e).replace("invalid input", "invalid user")))?;
+            let req = Request::UserAdd {
+                name: new.username,
+                email: new.email,
+                role: a.role,
+                full_name: new.full_name,
+                password: new.password,
+            };
             dispatch(&a.target, req, params(&a.hash), p)
         }
         UserCommand::List(a) => {
