@@ -150,10 +150,24 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Server> {
         let answer = metrics_http::answer(Arc::clone(&state));
         tokio::spawn(plain::serve(plain, answer, header_timeout, stop_flush.clone()));
     }
-    let admin = crate::ops::socket::bind(&config.data_dir)
-        .with_context(|| format!("cannot create the admin socket in {}", config.data_dir.display()))?;
+    // Serving matters more than the admin socket: if it cannot be created (a data
+    // directory path longer than a Unix socket name allows, say), say so and go on;
+    // operator commands then need the server stopped.
     let socket_path = crate::ops::socket::path(&config.data_dir);
-    tokio::spawn(crate::ops::socket::serve(admin, Arc::clone(&state.auth), socket_path, stop_flush.clone()));
+    match crate::ops::socket::bind(&config.data_dir) {
+        Ok(admin) => {
+            tokio::spawn(crate::ops::socket::serve(
+                admin,
+                Arc::clone(&state.auth),
+                socket_path,
+                stop_flush.clone(),
+            ));
+        }
+        Err(e) => tracing::warn!(
+            path = %socket_path.display(), error = %e,
+            "no admin socket: operator commands will need the server stopped"
+        ),
+    }
     let background = tokio::spawn(background::run(Arc::clone(&state), config.cleanup_interval, stop_flush));
     let task =
         tokio::spawn(listener::accept_loop(listener, acceptor, Arc::clone(&state), config.clone(), stop_rx));
