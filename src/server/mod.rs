@@ -109,7 +109,11 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Server> {
     );
     let tls = tls::load(&config.tls, &config.data_dir)?;
     let per_hash = config.hash_params.memory_bytes().max(1);
-    let slots = usize::try_from((config.hash_memory_bytes / per_hash).max(1)).unwrap_or(1);
+    // As many hashes at once as the memory budget allows, but no more than there are
+    // cores: more would not hash faster, only take CPU from token checks.
+    let by_memory = usize::try_from((config.hash_memory_bytes / per_hash).max(1)).unwrap_or(1);
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let slots = by_memory.min(cores);
     let state = Arc::new(AppState {
         auth,
         hash_gate: Arc::new(Semaphore::new(slots)),
