@@ -163,15 +163,12 @@ pub struct KeysRotateArgs {
     /// Sign with the new key at once and withdraw every older key.
     #[arg(long)]
     pub emergency: bool,
-    /// Refresh-token lifetime the server uses (retired keys verify this long).
-    #[arg(long, env = "GATEHOUSE_REFRESH_TOKEN_DAYS", default_value_t = 7)]
-    pub refresh_token_days: u64,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub target: Target,
+    pub keys: KeysListArgs,
 }
 
-/// `gatehouse keys list`
+/// `gatehouse keys list` (and what `keys rotate` shares with it)
 #[derive(Debug, Clone, Args)]
 pub struct KeysListArgs {
     /// Refresh-token lifetime the server uses (retired keys verify this long).
@@ -245,8 +242,10 @@ pub struct ServeArgs {
     /// scrypt parallelism p (computed sequentially: multiplies time, not memory).
     #[arg(long, env = "GATEHOUSE_SCRYPT_P", default_value_t = 3)]
     pub scrypt_p: u32,
-    /// Memory all concurrent password hashes may use together, in MiB. Logins beyond
-    /// it queue instead of exhausting memory; also the cap on a stored hash's cost.
+    /// Memory all concurrent password hashes may use together, in MiB. No more hashes
+    /// run at once than this allows, nor more than there are CPU cores; logins beyond
+    /// that queue instead of exhausting memory or starving token checks. Also the cap
+    /// on a stored hash's cost.
     #[arg(long, env = "GATEHOUSE_HASH_MEMORY_MIB", default_value_t = 128)]
     pub hash_memory_mib: u64,
     /// Access-token lifetime in minutes.

@@ -4,7 +4,6 @@
 //! granting super_admin, resetting a password, deleting a user.
 
 use super::admin::{change, Actor, Target};
-use super::users::NewUser;
 use super::{validation, Auth, Ctx, Error};
 use crate::store::records::{AuditEvent, Role, User};
 
@@ -72,11 +71,5 @@ impl Auth {
     /// A user by name, for `user show`.
     pub fn user_by_name(&self, username: &str) -> Result<User, Error> {
         self.store.read(|r| r.user_by_name(username))?.ok_or(Error::NotFound("User not found"))
-    }
-
-    /// `user add` through the admin socket or offline: validation, hashing and
-    /// uniqueness as for registration, any role.
-    pub fn add_user(&self, ctx: &Ctx, req: &NewUser, role: Role) -> Result<User, Error> {
-        self.create_user(ctx, req, role)
     }
 }

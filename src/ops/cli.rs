@@ -127,7 +127,7 @@ pub fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
     match cmd {
         KeysCommand::Rotate(a) => {
             let req = Request::KeysRotate { emergency: a.emergency, lead_minutes: a.lead_minutes };
-            dispatch(&a.target, req, HashParams::DEFAULT, refresh_policy(a.refresh_token_days))
+            dispatch(&a.keys.target, req, HashParams::DEFAULT, refresh_policy(a.keys.refresh_token_days))
         }
         KeysCommand::List(a) => {
             dispatch(&a.target, Request::KeysList, HashParams::DEFAULT, refresh_policy(a.refresh_token_days))

@@ -171,7 +171,7 @@ fn run(auth: &Auth, req: Request) -> Result<Reply, String> {
         Request::UserAdd { name, email, role: r, full_name, password } => {
             let new = NewUser { username: name, email, password, full_name };
             let u = auth
-                .add_user(&ctx, &new, role(&r)?)
+                .create_user(&ctx, &new, role(&r)?)
                 .map_err(|e| explain(e).replace("invalid input", "invalid user"))?;
             Ok(Reply::ok(
                 format!("created user {} (id {}, role {})", u.username, u.id, u.role.as_str()),

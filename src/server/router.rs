@@ -251,20 +251,25 @@ fn matches(pattern: &'static str, path: &str) -> Option<Params> {
 /// Finds the route for `method` and `path`: literal paths before patterns. HEAD is
 /// answered by the GET route (hyper sends the headers without the body).
 pub fn find(method: &Method, path: &str) -> Result<(&'static Route, Params), ApiError> {
+    find_indexed(method, path).map(|(_, r, p)| (r, p))
+}
+
+/// [`find`], also returning the route's position in [`ROUTES`] (the metrics slot).
+fn find_indexed(method: &Method, path: &str) -> Result<(usize, &'static Route, Params), ApiError> {
     match find_exact(method, path) {
         Err(ApiError::MethodNotAllowed(_)) if method == Method::HEAD => find_exact(&Method::GET, path),
         other => other,
     }
 }
 
-fn find_exact(method: &Method, path: &str) -> Result<(&'static Route, Params), ApiError> {
+fn find_exact(method: &Method, path: &str) -> Result<(usize, &'static Route, Params), ApiError> {
     let mut allowed: Vec<Method> = Vec::new();
-    let mut hit: Option<(&'static Route, Params)> = None;
+    let mut hit: Option<(usize, &'static Route, Params)> = None;
     for literal_pass in [true, false] {
-        for r in ROUTES.iter().filter(|r| r.path.contains('{') != literal_pass) {
+        for (i, r) in ROUTES.iter().enumerate().filter(|(_, r)| r.path.contains('{') != literal_pass) {
             if let Some(params) = matches(r.path, path) {
                 if (r.method == "*" || r.method == method.as_str()) && hit.is_none() {
-                    hit = Some((r, params));
+                    hit = Some((i, r, params));
                 } else if let Ok(m) = Method::from_bytes(r.method.as_bytes()) {
                     if !allowed.contains(&m) {
                         allowed.push(m);
@@ -340,8 +345,8 @@ where
     let mut rate = None;
     let mut route_index = None;
     let outcome = async {
-        let (route, params) = find(&head.method, head.uri.path())?;
-        route_index = ROUTES.iter().position(|r| std::ptr::eq(r, route));
+        let (index, route, params) = find_indexed(&head.method, head.uri.path())?;
+        route_index = Some(index);
         let principal = gate::admit(state, &head, route, client, &mut rate)?;
         let body = read_body(&head, body, state.max_body).await?;
         let req = Req { head, body, peer, client, id, params, principal };
