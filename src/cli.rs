@@ -271,6 +271,21 @@ pub struct ServeArgs {
     /// proxy: PREFIX + User, User-Id, Role, Scopes, Email.
     #[arg(long, env = "GATEHOUSE_FORWARD_AUTH_HEADER_PREFIX", default_value = "X-Auth-")]
     pub forward_auth_header_prefix: String,
+    /// Host a sign-in may send the browser back to (repeatable or comma-separated):
+    /// `app.example.com`, `app.example.com:8080`, or `*.example.com` for any
+    /// subdomain. Used by /ui/login's `rd` and by forward auth's redirect to the
+    /// login page; other targets go to the account page instead.
+    #[arg(
+        long = "redirect-allow",
+        value_name = "HOST",
+        env = "GATEHOUSE_REDIRECT_ALLOW",
+        value_delimiter = ','
+    )]
+    pub redirect_allow: Vec<String>,
+    /// Domain attribute of the login cookies (e.g. example.com), so apps on sibling
+    /// subdomains behind forward auth receive them. Default: host-only cookies.
+    #[arg(long, value_name = "DOMAIN", env = "GATEHOUSE_COOKIE_DOMAIN")]
+    pub cookie_domain: Option<String>,
     /// Token issuer (`iss`), also the base of the discovery URLs. Default:
     /// https://<first --hostname or localhost>[:<port> unless 443].
     #[arg(long, env = "GATEHOUSE_ISSUER")]

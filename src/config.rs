@@ -181,6 +181,10 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// `--no-docs`.
     pub no_docs: bool,
+    /// Hosts a sign-in may redirect back to.
+    pub redirect_allow: Vec<String>,
+    /// Domain attribute of the login cookies.
+    pub cookie_domain: Option<String>,
 }
 
 /// All problems found in the options.
@@ -213,6 +217,45 @@ fn valid_hostname(h: &str) -> bool {
                 && !l.starts_with('-')
                 && !l.ends_with('-')
         })
+}
+
+/// `--redirect-allow` entries, lower-cased: `host`, `host:port` or `*.domain`.
+fn parse_redirect_allow(raw: &[String], errs: &mut Vec<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in raw.iter().map(|e| e.trim().to_ascii_lowercase()).filter(|e| !e.is_empty()) {
+        let host = match entry.rsplit_once(':') {
+            Some((h, port)) if !h.contains(':') || h.ends_with(']') => {
+                if port.parse::<u16>().is_err() {
+                    errs.push(format!("--redirect-allow {entry}: the port must be a number"));
+                    continue;
+                }
+                h.trim_start_matches('[').trim_end_matches(']').to_owned()
+            }
+            _ => entry.clone(),
+        };
+        if valid_hostname(&host) {
+            out.push(entry);
+        } else {
+            errs.push(format!(
+                "--redirect-allow {entry}: expected a host name, host:port or *.domain (no scheme or path)"
+            ));
+        }
+    }
+    out
+}
+
+/// `--cookie-domain`: a bare domain name (a leading dot is dropped, as browsers do).
+fn parse_cookie_domain(raw: Option<&str>, errs: &mut Vec<String>) -> Option<String> {
+    let d = raw?.trim().trim_start_matches('.').to_ascii_lowercase();
+    if !d.is_empty() && !d.starts_with("*.") && d.parse::<IpAddr>().is_err() && valid_hostname(&d) {
+        Some(d)
+    } else {
+        errs.push(format!(
+            "--cookie-domain {}: expected a domain name such as example.com",
+            raw.unwrap_or("")
+        ));
+        None
+    }
 }
 
 fn valid_origin(o: &str) -> bool {
@@ -329,6 +372,8 @@ impl Config {
         if issuer.as_deref().is_some_and(|i| i.trim().is_empty()) {
             errs.push("--issuer must not be empty".into());
         }
+        let redirect_allow = parse_redirect_allow(&a.redirect_allow, &mut errs);
+        let cookie_domain = parse_cookie_domain(a.cookie_domain.as_deref(), &mut errs);
         if !errs.is_empty() {
             return Err(ConfigErrors(errs));
         }
@@ -355,6 +400,8 @@ impl Config {
             redirect_http: a.redirect_http,
             metrics_listen: a.metrics_listen,
             no_docs: a.no_docs,
+            redirect_allow,
+            cookie_domain,
             forward_header_prefix: a.forward_auth_header_prefix.to_ascii_lowercase(),
             issuer,
             hostnames: a.hostnames.clone(),

@@ -54,6 +54,10 @@ pub struct Claims {
     /// differs from the stored one has been revoked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ver: Option<u32>,
+    /// The session (refresh family) an access token belongs to; revoking the
+    /// session revokes the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -265,6 +269,7 @@ mod tests {
             role: Some("user".into()),
             scopes: Some(vec!["profile:read".into()]),
             ver: Some(0),
+            sid: Some("s-1".into()),
         }
     }
 

@@ -71,6 +71,31 @@ pub fn new_api_key() -> Result<String, RandomError> {
     Ok(format!("{API_KEY_PREFIX}{}", b64url(&bytes)))
 }
 
+/// The CSRF token that goes with an access token: derived from its id, so it needs
+/// no storage, changes with every refresh, and cannot be computed by anyone who
+/// cannot read the (HttpOnly) access token.
+pub fn csrf_token_for(access_jti: &str) -> String {
+    let mut input = b"gatehouse csrf v1\0".to_vec();
+    input.extend_from_slice(access_jti.as_bytes());
+    b64url(&sha256(&input)[..18])
+}
+
+/// A first-run setup code: 12 characters from a 32-letter alphabet without
+/// look-alikes (60 bits), grouped as `ABCD-EFGH-JKLM` to be read off a console.
+pub fn setup_code() -> Result<String, RandomError> {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let bytes: [u8; 12] = random_bytes()?;
+    let mut out = String::with_capacity(14);
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 && i % 4 == 0 {
+            out.push('-');
+        }
+        // 256 is a multiple of 32: every letter equally likely.
+        out.push(char::from(ALPHABET[usize::from(b % 32)]));
+    }
+    Ok(out)
+}
+
 /// Every API key starts with this, so it is recognisable in configs and scanners.
 pub const API_KEY_PREFIX: &str = "gh_";
 

@@ -18,6 +18,8 @@ pub enum Credential {
         jti: String,
         /// Expiry, seconds.
         exp: i64,
+        /// The session it belongs to (tokens issued before sessions existed have none).
+        sid: Option<String>,
     },
     /// An API key (its public id).
     ApiKey {
@@ -106,7 +108,15 @@ impl Principal {
     /// The access token's id and expiry, when the caller used one.
     pub fn access_token(&self) -> Option<(&str, i64)> {
         match &self.credential {
-            Credential::Access { jti, exp } => Some((jti, *exp)),
+            Credential::Access { jti, exp, .. } => Some((jti, *exp)),
+            Credential::ApiKey { .. } => None,
+        }
+    }
+
+    /// The session of the access token used, if any.
+    pub fn session_id(&self) -> Option<&str> {
+        match &self.credential {
+            Credential::Access { sid, .. } => sid.as_deref(),
             Credential::ApiKey { .. } => None,
         }
     }

@@ -93,3 +93,45 @@ pub struct AuditQueue {
     entries: Vec<AuditRecord>,
     dropped: u64,
 }
+
+/// Logins in one period of the dashboard's chart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginBucket {
+    /// Start of the period (µs).
+    pub start: crate::clock::Micros,
+    /// Successful logins.
+    pub success: u64,
+    /// Failed logins.
+    pub failure: u64,
+}
+
+const HOUR_MICROS: i64 = 3_600_000_000;
+
+impl Auth {
+    /// Logins per period for the last `count` periods of `hours` hours each, the
+    /// current one last. Periods are aligned to whole multiples of `hours` since
+    /// the epoch (whole UTC days for 24). Reads the hourly totals kept beside the
+    /// audit log: `count × hours` rows at most, however many logins there were.
+    pub fn login_totals(&self, hours: u64, count: u64) -> Result<Vec<LoginBucket>, Error> {
+        let hours = hours.max(1);
+        let now_hour = u64::try_from(self.clock.now_micros().max(0) / HOUR_MICROS).unwrap_or(0);
+        let last = now_hour / hours;
+        let first = last.saturating_sub(count.saturating_sub(1));
+        let rows = self.store.read(|r| r.login_hours(first * hours, (last + 1) * hours))?;
+        let mut out: Vec<LoginBucket> = (first..=last)
+            .map(|b| LoginBucket {
+                start: i64::try_from(b * hours).unwrap_or(i64::MAX).saturating_mul(HOUR_MICROS),
+                success: 0,
+                failure: 0,
+            })
+            .collect();
+        for (hour, ok, failed) in rows {
+            let i = usize::try_from(hour / hours - first).unwrap_or(usize::MAX);
+            if let Some(b) = out.get_mut(i) {
+                b.success += ok;
+                b.failure += failed;
+            }
+        }
+        Ok(out)
+    }
+}

@@ -42,6 +42,10 @@ pub enum Error {
     /// at login, bad or revoked token (401). One variant, so replies cannot be probed.
     #[error("unauthenticated: {0}")]
     Unauthenticated(&'static str),
+    /// A login for an account locked after too many failures (401 with the same
+    /// detail as a wrong password, plus `Retry-After`: seconds until it unlocks).
+    #[error("account locked for {0} s")]
+    Locked(u64),
     /// Authenticated but not allowed (403).
     #[error("forbidden: {0}")]
     Forbidden(String),
@@ -179,8 +183,9 @@ impl Auth {
 }
 
 impl Auth {
-    /// One cleanup batch: at most `max` expired refresh sessions, expired denylist
-    /// entries and audit entries past retention, in one write transaction.
+    /// One cleanup batch: at most `max` expired refresh sessions (and the sessions
+    /// they end), expired denylist entries, and audit entries and hourly login
+    /// totals past retention, in one write transaction.
     pub fn cleanup_batch(&self, max: usize) -> Result<crate::store::Swept, Error> {
         let now = self.clock.now_secs();
         let retention = i64::try_from(self.policy.audit_retention.as_micros()).unwrap_or(i64::MAX);
@@ -190,6 +195,7 @@ impl Auth {
                 refresh: tx.purge_refresh(now, max)?,
                 denylist: tx.purge_denylist(now, max)?,
                 audit: tx.purge_audit(cutoff, max)?,
+                login_hours: tx.purge_login_hours(cutoff, max)?,
             })
         })
     }

@@ -15,13 +15,16 @@ use crate::clock::Micros;
 use crate::crypto::jwt::{Claims, TokenKind};
 use crate::crypto::password::Verdict;
 use crate::crypto::secrets::{sha256, uuid_v4};
-use crate::store::records::{AuditEvent, RefreshSession, RefreshState, User};
+use crate::store::records::{AuditEvent, RefreshSession, RefreshState, SessionRecord, User};
+use crate::store::WriteTx;
 
 /// An access and refresh token issued together.
 #[derive(Debug, Clone)]
 pub struct TokenPair {
     /// Signed access JWT.
     pub access_token: String,
+    /// The access token's id (the CSRF token of a cookie session derives from it).
+    pub access_jti: String,
     /// Signed refresh JWT.
     pub refresh_token: String,
     /// Access-token lifetime in seconds.
@@ -46,6 +49,8 @@ struct Issued {
 enum LoginOutcome {
     Success(Box<Issued>),
     Refused,
+    /// Locked (now or already): seconds until it unlocks.
+    Locked(u64),
 }
 
 /// What a refresh's write transaction decided.
@@ -60,6 +65,24 @@ enum RefreshOutcome {
 fn is_locked(u: &User, now: Micros) -> bool {
     u.locked_until.is_some_and(|t| t > now)
 }
+
+/// Whole seconds until a lock ends (at least 1 while locked).
+fn lock_secs(u: &User, now: Micros) -> u64 {
+    let left = u.locked_until.map_or(0, |t| t.saturating_sub(now));
+    u64::try_from(left).unwrap_or(0).div_ceil(1_000_000).max(1)
+}
+
+/// One of a user's sessions, as the account page lists it.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    /// The stored row.
+    pub record: SessionRecord,
+    /// Whether it is the caller's own session.
+    pub current: bool,
+}
+
+/// Most sessions listed for one user (the newest first).
+pub const MAX_SESSIONS_LISTED: usize = 100;
 
 impl Auth {
     /// Password login (hashes: call with a hashing permit). Unknown, deactivated and
@@ -91,7 +114,12 @@ impl Auth {
                 }
                 self.audit_later(rec);
                 Counters::bump(&self.counters.logins_failed);
-                return Err(Error::Unauthenticated(BAD_CREDENTIALS));
+                // A locked account says so (with the time left), so its owner knows
+                // to wait; the lock is public knowledge anyway to whoever caused it.
+                return Err(match &other {
+                    Some(u) if u.is_active && is_locked(u, now) => Error::Locked(lock_secs(u, now)),
+                    _ => Error::Unauthenticated(BAD_CREDENTIALS),
+                });
             }
         };
         let verdict = self.passwords.verify(password, &seen.password_hash);
@@ -108,6 +136,10 @@ impl Auth {
             LoginOutcome::Refused => {
                 Counters::bump(&self.counters.logins_failed);
                 Err(Error::Unauthenticated(BAD_CREDENTIALS))
+            }
+            LoginOutcome::Locked(secs) => {
+                Counters::bump(&self.counters.logins_failed);
+                Err(Error::Locked(secs))
             }
         }
     }
@@ -136,6 +168,9 @@ impl Auth {
                     Some("account state changed".into()),
                 );
                 tx.append_audit(&rec)?;
+                if u.is_active && is_locked(&u, now) {
+                    return Ok(LoginOutcome::Locked(lock_secs(&u, now)));
+                }
                 return Ok(LoginOutcome::Refused);
             }
             if u.locked_until.is_some() {
@@ -161,6 +196,9 @@ impl Auth {
                     Counters::bump(&self.counters.lockouts);
                 }
                 tx.update_user(&u)?;
+                if is_locked(&u, now) {
+                    return Ok(LoginOutcome::Locked(lock_secs(&u, now)));
+                }
                 return Ok(LoginOutcome::Refused);
             }
             u.failed_logins = 0;
@@ -170,10 +208,8 @@ impl Auth {
             }
             tx.update_user(&u)?;
             let scopes = grant_scopes(u.role, scopes);
-            let (jti, key, session) = self.new_session(&u, scopes, None)?;
-            tx.put_refresh(&key, &session)?;
-            tx.append_audit(&self.audit_record(ctx, AuditEvent::LoginSuccess, Some(&u), None))?;
-            Ok::<_, Error>(LoginOutcome::Success(Box::new(Issued { user: u, jti, session })))
+            let issued = self.open_session_in(tx, ctx, u, scopes, None)?;
+            Ok::<_, Error>(LoginOutcome::Success(Box::new(issued)))
         })
     }
 
@@ -219,11 +255,24 @@ impl Auth {
             if !u.is_active {
                 return Ok(RefreshOutcome::Inactive);
             }
+            // A session row missing here predates sessions (an upgraded database):
+            // it is adopted. A revoked one refuses the whole family.
+            let row = tx.session(u.id, &s.family)?;
+            if row.as_ref().is_some_and(|r| r.revoked || r.session_epoch != u.session_epoch) {
+                return Ok(RefreshOutcome::Revoked);
+            }
             s.state = RefreshState::Rotated;
             tx.put_refresh(&key, &s)?;
             let scopes = narrow_scopes(u.role, &s.scopes);
             let (jti, new_key, session) = self.new_session(&u, scopes, Some(s.family.clone()))?;
             tx.put_refresh(&new_key, &session)?;
+            let now = self.clock.now_micros();
+            let mut row = row.unwrap_or_else(|| self.session_row(&u, &session, ctx));
+            row.last_used = now;
+            row.expires_at = session.expires_at;
+            row.ip.clone_from(&ctx.ip);
+            row.user_agent = ctx.user_agent.as_ref().map(|ua| ua.chars().take(256).collect());
+            tx.put_session(&row)?;
             tx.append_audit(&self.audit_record(ctx, AuditEvent::TokenRefresh, Some(&u), None))?;
             Ok::<_, Error>(RefreshOutcome::Success(Box::new(Issued { user: u, jti, session })))
         })?;
@@ -262,6 +311,7 @@ impl Auth {
                     s.state = RefreshState::Revoked;
                     tx.put_refresh(&key, &s)?;
                 }
+                Self::end_session_row(tx, s.user_id, &s.family)?;
             }
             if let Some((jti, exp)) = &presented {
                 tx.revoke_jti(jti, *exp)?;
@@ -319,7 +369,10 @@ impl Auth {
         }
         let (user, revoked) = self.store.read(|r| {
             let user = r.user(claims.uid)?;
-            let revoked = r.is_revoked(&claims.jti)?;
+            let mut revoked = r.is_revoked(&claims.jti)?;
+            if let Some(sid) = &claims.sid {
+                revoked |= r.session(claims.uid, sid)?.is_none_or(|s| s.revoked);
+            }
             Ok::<_, Error>((user, revoked))
         })?;
         let Some(user) = user.filter(|u| u.username == claims.sub) else {
@@ -332,7 +385,140 @@ impl Auth {
             return Err(Error::Unauthenticated(REVOKED));
         }
         let scopes = claims.scopes.unwrap_or_default();
-        Ok(Principal::new(user, &scopes, Credential::Access { jti: claims.jti, exp: claims.exp }))
+        Ok(Principal::new(
+            user,
+            &scopes,
+            Credential::Access { jti: claims.jti, exp: claims.exp, sid: claims.sid },
+        ))
+    }
+
+    /// Opens a session for `u` inside `tx` (a login, or the first-run setup): the
+    /// refresh record, the session row and the login_success entry.
+    fn open_session_in(
+        &self,
+        tx: &mut WriteTx<'_>,
+        ctx: &Ctx,
+        u: User,
+        scopes: Vec<String>,
+        detail: Option<String>,
+    ) -> Result<Issued, Error> {
+        let (jti, key, session) = self.new_session(&u, scopes, None)?;
+        tx.put_refresh(&key, &session)?;
+        tx.put_session(&self.session_row(&u, &session, ctx))?;
+        tx.append_audit(&self.audit_record(ctx, AuditEvent::LoginSuccess, Some(&u), detail))?;
+        Ok(Issued { user: u, jti, session })
+    }
+
+    /// Signs `user` in without a password (right after the first-run setup created
+    /// them, with the setup code as the proof).
+    pub fn open_session(&self, ctx: &Ctx, user: &User, detail: &str) -> Result<TokenPair, Error> {
+        let issued = self.store.write(|tx| {
+            let u = Self::user_or_internal(tx.user(user.id)?, user.id)?;
+            let scopes = grant_scopes(u.role, &[]);
+            self.open_session_in(tx, ctx, u, scopes, Some(detail.to_owned()))
+        })?;
+        Counters::bump(&self.counters.logins_ok);
+        self.sign_pair(issued.user, &issued.jti, &issued.session)
+    }
+
+    fn session_row(&self, u: &User, session: &RefreshSession, ctx: &Ctx) -> SessionRecord {
+        let now = self.clock.now_micros();
+        SessionRecord {
+            id: session.family.clone(),
+            user_id: u.id,
+            created_at: now,
+            last_used: now,
+            expires_at: session.expires_at,
+            ip: ctx.ip.clone(),
+            user_agent: ctx.user_agent.as_ref().map(|ua| ua.chars().take(256).collect()),
+            session_epoch: u.session_epoch,
+            revoked: false,
+        }
+    }
+
+    /// Marks a session revoked (kept until it expires so its family stays refused).
+    /// Returns whether there was a live one.
+    fn end_session_row(tx: &mut WriteTx<'_>, user_id: u64, id: &str) -> Result<bool, Error> {
+        match tx.session(user_id, id)? {
+            Some(mut row) if !row.revoked => {
+                row.revoked = true;
+                tx.put_session(&row)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// The caller's live sessions, most recently used first.
+    pub fn sessions(&self, who: &Principal) -> Result<Vec<SessionInfo>, Error> {
+        let now = self.clock.now_secs();
+        let epoch = who.user.session_epoch;
+        let rows = self.store.read(|r| r.sessions_of(who.user.id, 10 * MAX_SESSIONS_LISTED))?;
+        let mut live: Vec<SessionInfo> = rows
+            .into_iter()
+            .filter(|s| !s.revoked && s.session_epoch == epoch && s.expires_at > now)
+            .map(|record| SessionInfo { current: who.session_id() == Some(record.id.as_str()), record })
+            .collect();
+        live.sort_by_key(|s| std::cmp::Reverse(s.record.last_used));
+        live.truncate(MAX_SESSIONS_LISTED);
+        Ok(live)
+    }
+
+    /// Revokes one of the caller's sessions: its refresh tokens and every access
+    /// token carrying its id stop working at once. Revoking the session in use is
+    /// signing out (the access token is denylisted too).
+    pub fn revoke_session(&self, ctx: &Ctx, who: &Principal, id: &str) -> Result<(), Error> {
+        let current = who.session_id() == Some(id);
+        let presented = who.access_token().map(|(jti, exp)| (jti.to_owned(), exp));
+        self.store.write(|tx| {
+            if !Self::end_session_row(tx, who.user.id, id)? {
+                return Err(Error::NotFound("Session not found"));
+            }
+            if let (true, Some((jti, exp))) = (current, &presented) {
+                tx.revoke_jti(jti, *exp)?;
+            }
+            let (event, detail) = if current {
+                (AuditEvent::Logout, None)
+            } else {
+                (AuditEvent::TokenRevoked, Some(format!("session {id} revoked by its owner")))
+            };
+            tx.append_audit(&self.audit_record(ctx, event, Some(&who.user), detail))?;
+            Ok(())
+        })?;
+        Counters::bump(&self.counters.revocations);
+        Ok(())
+    }
+
+    /// Signs the caller out of the session their access token belongs to (cookie
+    /// sign-out, where the refresh token is out of reach on its own path).
+    pub fn logout_session(&self, ctx: &Ctx, who: &Principal) -> Result<(), Error> {
+        match who.session_id() {
+            Some(id) => {
+                let id = id.to_owned();
+                self.revoke_session(ctx, who, &id).or_else(|e| match e {
+                    // Already ended elsewhere: signing out again is not an error.
+                    Error::NotFound(_) => Ok(()),
+                    other => Err(other),
+                })
+            }
+            None => Err(Error::BadRequest("Invalid token")),
+        }
+    }
+
+    /// Revokes every session and access token of the caller ("sign out everywhere").
+    pub fn sign_out_everywhere(&self, ctx: &Ctx, who: &Principal) -> Result<(), Error> {
+        self.store.write(|tx| {
+            let mut u = Self::user_or_internal(tx.user(who.user.id)?, who.user.id)?;
+            u.session_epoch = u.session_epoch.wrapping_add(1);
+            u.token_version = u.token_version.wrapping_add(1);
+            u.updated_at = self.clock.now_micros();
+            tx.update_user(&u)?;
+            let why = Some("signed out everywhere by the owner".to_owned());
+            tx.append_audit(&self.audit_record(ctx, AuditEvent::TokenRevoked, Some(&u), why))?;
+            Ok::<_, Error>(())
+        })?;
+        Counters::bump(&self.counters.revocations);
+        Ok(())
     }
 
     fn new_session(
@@ -366,17 +552,19 @@ impl Auth {
         let keys = self.keyring();
         let now = self.clock.now_secs();
         let access_ttl = self.policy.access_ttl.as_secs();
+        let access_jti = uuid_v4().map_err(|e| Error::Internal(e.to_string()))?;
         let access = Claims {
             sub: user.username.clone(),
             uid: user.id,
             kind: TokenKind::Access,
-            jti: uuid_v4().map_err(|e| Error::Internal(e.to_string()))?,
+            jti: access_jti.clone(),
             iat: now,
             exp: now.saturating_add(i64::try_from(access_ttl).unwrap_or(i64::MAX)),
             iss: keys.issuer().to_owned(),
             role: Some(user.role.as_str().to_owned()),
             scopes: Some(session.scopes.clone()),
             ver: Some(user.token_version),
+            sid: Some(session.family.clone()),
         };
         let refresh = Claims {
             sub: user.username.clone(),
@@ -389,10 +577,12 @@ impl Auth {
             role: None,
             scopes: None,
             ver: None,
+            sid: None,
         };
         let sign = |c: &Claims| keys.sign(c).map_err(|e| Error::Internal(e.to_string()));
         Ok(TokenPair {
             access_token: sign(&access)?,
+            access_jti,
             refresh_token: sign(&refresh)?,
             expires_in: access_ttl,
             scopes: session.scopes.clone(),

@@ -64,6 +64,41 @@ impl Auth {
     /// Creates an account with any role: registration, and the operator's CLI (the
     /// only way to create a super_admin).
     pub fn create_user(&self, ctx: &Ctx, req: &NewUser, role: Role) -> Result<User, Error> {
+        self.create_user_unless(ctx, req, role, None, |_| Ok(()))
+    }
+
+    /// The first-run setup: creates a super_admin only while there is no admin or
+    /// super_admin at all. The check and the insert are one transaction, so two
+    /// setups racing end with one admin and one 409.
+    pub fn create_first_admin(&self, ctx: &Ctx, req: &NewUser) -> Result<User, Error> {
+        const DONE: Error = Error::Conflict("Setup is already complete");
+        if self.admin_count()? > 0 {
+            return Err(DONE);
+        }
+        let detail = Some("first super_admin, created with the setup code".to_owned());
+        self.create_user_unless(ctx, req, Role::SuperAdmin, detail, |tx| {
+            let s = tx.stats()?;
+            if s.by_role[Role::Admin.index()] + s.by_role[Role::SuperAdmin.index()] > 0 {
+                return Err(DONE);
+            }
+            Ok(())
+        })
+    }
+
+    /// How many admins and super_admins exist (from the maintained counters).
+    pub fn admin_count(&self) -> Result<u64, Error> {
+        let s = self.store.read(|r| r.stats())?;
+        Ok(s.by_role[Role::Admin.index()] + s.by_role[Role::SuperAdmin.index()])
+    }
+
+    fn create_user_unless(
+        &self,
+        ctx: &Ctx,
+        req: &NewUser,
+        role: Role,
+        detail: Option<String>,
+        refuse: impl FnOnce(&crate::store::WriteTx<'_>) -> Result<(), Error>,
+    ) -> Result<User, Error> {
         let (username, email) = validate_new(req)?;
         // Cheap duplicate check before the expensive hash; the insert re-checks
         // atomically, so a race still ends in one 409.
@@ -95,14 +130,13 @@ impl Auth {
             token_version: 0,
             session_epoch: 0,
         };
-        self.store
-            .write(|tx| {
-                let u = tx.insert_user(user.clone())?;
-                let detail = (role != Role::User).then(|| format!("role {}", role.as_str()));
-                tx.append_audit(&self.audit_record(ctx, AuditEvent::UserRegistered, Some(&u), detail))?;
-                Ok(u)
-            })
-            .map_err(duplicate)
+        self.store.write(|tx| {
+            refuse(tx)?;
+            let u = tx.insert_user(user.clone()).map_err(duplicate)?;
+            let detail = detail.or_else(|| (role != Role::User).then(|| format!("role {}", role.as_str())));
+            tx.append_audit(&self.audit_record(ctx, AuditEvent::UserRegistered, Some(&u), detail))?;
+            Ok(u)
+        })
     }
 
     /// Updates the caller's display name and/or email.

@@ -62,6 +62,7 @@ pub async fn cleanup(state: &Arc<AppState>) {
                 total.refresh += s.refresh;
                 total.denylist += s.denylist;
                 total.audit += s.audit;
+                total.login_hours += s.login_hours;
                 if !s.full(CLEANUP_BATCH) {
                     break;
                 }
@@ -81,6 +82,7 @@ pub async fn cleanup(state: &Arc<AppState>) {
             refresh_sessions = total.refresh,
             revoked_tokens = total.denylist,
             audit_entries = total.audit,
+            login_hours = total.login_hours,
             limiter_keys = idle,
             "cleanup removed expired rows"
         );

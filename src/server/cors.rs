@@ -27,6 +27,11 @@ impl Cors {
         Self { origins: origins.iter().map(|o| o.to_ascii_lowercase()).collect() }
     }
 
+    /// Whether `origin` is one of the configured origins.
+    pub fn allows(&self, origin: &str) -> bool {
+        self.origins.contains(&origin.to_ascii_lowercase())
+    }
+
     fn allowed<'a>(&self, origin: Option<&'a HeaderValue>) -> Option<&'a HeaderValue> {
         let origin = origin?;
         let o = origin.to_str().ok()?.to_ascii_lowercase();

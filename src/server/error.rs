@@ -68,6 +68,8 @@ pub enum ApiError {
     PayloadTooLarge,
     /// The body could not be read from the connection (400).
     BodyRead,
+    /// A cookie-authenticated unsafe request that is not provably same-origin (403).
+    CrossSite,
     /// Store unusable (/health, 503).
     Unavailable,
     /// A failure at the OAuth2 token endpoint: rendered as `inner`, with RFC 6749
@@ -130,7 +132,7 @@ impl ApiError {
                 Some("unsupported_grant_type")
             }
             ApiError::Validation(_) | ApiError::Domain(D::Invalid(_)) => Some("invalid_request"),
-            ApiError::Domain(D::Unauthenticated(_)) => Some("invalid_grant"),
+            ApiError::Domain(D::Unauthenticated(_) | D::Locked(_)) => Some("invalid_grant"),
             ApiError::Domain(D::Internal(_)) => Some("server_error"),
             _ => None,
         }
@@ -159,6 +161,11 @@ impl ApiError {
             ApiError::Domain(D::Unauthenticated(text)) => {
                 bearer_challenge(detail(StatusCode::UNAUTHORIZED, text))
             }
+            ApiError::Domain(D::Locked(secs)) => with_header(
+                bearer_challenge(detail(StatusCode::UNAUTHORIZED, domain::BAD_CREDENTIALS)),
+                RETRY_AFTER,
+                &secs.to_string(),
+            ),
             ApiError::Domain(D::Forbidden(text)) => detail(StatusCode::FORBIDDEN, &text),
             ApiError::Domain(D::MissingScope(scope)) => with_header(
                 detail(StatusCode::FORBIDDEN, &format!("Token missing required scope: {scope}")),
@@ -196,6 +203,10 @@ impl ApiError {
                 detail(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded"),
                 RETRY_AFTER,
                 &d.retry_after.to_string(),
+            ),
+            ApiError::CrossSite => detail(
+                StatusCode::FORBIDDEN,
+                "Cross-site request refused: send the X-CSRF-Token header from the csrf_token cookie",
             ),
             ApiError::PayloadTooLarge => detail(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"),
             ApiError::BodyRead => detail(StatusCode::BAD_REQUEST, "Request body could not be read"),

@@ -3,6 +3,7 @@
 //! runs; everything it needs is in the route table row.
 
 use super::client::bucket;
+use super::cookies;
 use super::error::ApiError;
 use super::extract::{api_key, bearer};
 use super::metrics::Limited;
@@ -24,6 +25,15 @@ pub fn ctx(head: &Parts, client: IpAddr) -> Ctx {
     Ctx { ip: Some(client.to_string()), user_agent }
 }
 
+/// Who a request was admitted as.
+#[derive(Debug, Default)]
+pub struct Admitted {
+    /// The caller, on routes that need one.
+    pub principal: Option<Principal>,
+    /// Whether the credential was the `access_token` cookie (a browser session).
+    pub via_cookie: bool,
+}
+
 /// Rate-limits, authenticates and authorizes a request for `route`. Anonymous
 /// requests and Bearer callers count against their address; a request that
 /// authenticates with an API key counts against the key, and one whose key fails
@@ -34,7 +44,7 @@ pub fn admit(
     route: &Route,
     client: IpAddr,
     rate: &mut Option<Decision>,
-) -> Result<Option<Principal>, ApiError> {
+) -> Result<Admitted, ApiError> {
     let now = state.auth.clock().now_micros();
     let class = match route.rate {
         RateClass::Login => Limited::Login,
@@ -63,7 +73,7 @@ pub fn admit(
         RateClass::Api if keyed(route.access) && bearer(head).is_none() && api_key(head).is_some() => {}
         RateClass::Api => by_ip(&limits.api, rate)?,
     }
-    let principal = match authenticate(state, head, route.access) {
+    let (principal, via_cookie) = match authenticate(state, head, route.access) {
         Ok(p) => p,
         Err((e, who)) => {
             refused(state, head, client, AuditEvent::UnauthorizedAccess, who.as_deref(), &reason(&e));
@@ -85,7 +95,7 @@ pub fn admit(
             }
         }
     }
-    Ok(principal)
+    Ok(Admitted { principal, via_cookie })
 }
 
 fn keyed(access: Access) -> bool {
@@ -106,30 +116,47 @@ pub fn rate_headers(resp: &mut Response<Body>, d: &Decision) {
     }
 }
 
+/// Why a request was refused, and who it was when a user was identified (a 403).
+type Refusal = (ApiError, Option<Box<User>>);
+
 /// Establishes and authorizes the caller for `access`. Token and key checks only
-/// read the store, so they run inline. A Bearer token wins over an API key.
-/// On failure, also returns the user when one was identified (a 403).
+/// read the store, so they run inline. A Bearer header wins over an API key, and
+/// both over the login cookie; a cookie-authenticated unsafe request must pass the
+/// CSRF check. On failure, also returns the user when one was identified (a 403).
 fn authenticate(
     state: &AppState,
     head: &Parts,
     access: Access,
-) -> Result<Option<Principal>, (ApiError, Option<Box<User>>)> {
+) -> Result<(Option<Principal>, bool), Refusal> {
     let (rule, scope, keys_ok) = match access {
-        Access::Public => return Ok(None),
+        Access::Public => return Ok((None, false)),
         Access::Bearer(rule, scope) => (rule, scope, false),
         Access::BearerOrKey(rule, scope) => (rule, scope, true),
     };
     let anonymous = |e: domain::Error| (ApiError::from(e), None);
+    let mut via_cookie = false;
     let principal = match (bearer(head), api_key(head)) {
         (Some(token), _) => state.auth.authenticate(token).map_err(anonymous)?,
         (None, Some(key)) if keys_ok => state.auth.authenticate_key(key).map_err(anonymous)?,
         (None, Some(_)) => return Err((ApiError::KeyNotAccepted, None)),
-        (None, None) => return Err((ApiError::NotAuthenticated, None)),
+        (None, None) => match cookies::access_token(head) {
+            Some(token) => {
+                let p = state.auth.authenticate(&token).map_err(anonymous)?;
+                if let Some((jti, _)) = p.access_token() {
+                    if let Err(e) = cookies::same_site_or_token(state, head, jti) {
+                        return Err((e, Some(Box::new(p.user))));
+                    }
+                }
+                via_cookie = true;
+                p
+            }
+            None => return Err((ApiError::NotAuthenticated, None)),
+        },
     };
     if let Err(e) = principal.authorize(rule, scope) {
         return Err((e.into(), Some(Box::new(principal.user))));
     }
-    Ok(Some(principal))
+    Ok((Some(principal), via_cookie))
 }
 
 /// Queues an audit entry for a refused request.
@@ -147,6 +174,7 @@ fn reason(e: &ApiError) -> String {
         ApiError::Domain(domain::Error::MissingScope(s)) => format!("missing scope {s}"),
         ApiError::NotAuthenticated => "no credentials".into(),
         ApiError::KeyNotAccepted => "API key sent to a Bearer-only endpoint".into(),
+        ApiError::CrossSite => "cookie-authenticated request failed the CSRF check".into(),
         other => format!("{other:?}"),
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod background;
 pub mod client;
+pub mod cookies;
 pub mod cors;
 pub mod error;
 pub mod extract;
@@ -25,6 +26,7 @@ pub mod plain;
 pub mod ratelimit;
 pub mod redirect;
 pub mod respond;
+pub mod return_to;
 pub mod router;
 pub mod state;
 pub mod tls;
@@ -33,7 +35,6 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::password::PasswordHasherConfig;
 use crate::domain::Auth;
-use crate::store::records::Role;
 use crate::store::Store;
 use anyhow::Context;
 use state::AppState;
@@ -74,6 +75,11 @@ impl Server {
     /// The auth core (tests and operator tooling).
     pub fn auth(&self) -> &Arc<Auth> {
         &self.state.auth
+    }
+
+    /// The first-run setup code, while no administrator exists and it is unused.
+    pub fn setup_code(&self) -> Option<String> {
+        self.state.setup_code.lock().ok().and_then(|c| c.clone())
     }
 
     /// Re-reads the TLS certificate and key (SIGHUP). On error the old one stays.
@@ -126,7 +132,18 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Server> {
         forward_header_prefix: config.forward_header_prefix.clone(),
         metrics: metrics::Metrics::new(),
         docs: !config.no_docs,
+        return_to: return_to::ReturnTo::new(config.redirect_allow.clone()),
+        cookie_domain: config.cookie_domain.clone(),
+        setup_code: std::sync::Mutex::new(None),
     });
+    // While there is no administrator, /ui/setup creates the first one with a
+    // one-time code that only someone who can read the console has.
+    if auth_has_no_admin(&state) {
+        let code = crate::crypto::secrets::setup_code().map_err(|e| anyhow::anyhow!("setup code: {e}"))?;
+        if let Ok(mut slot) = state.setup_code.lock() {
+            *slot = Some(code);
+        }
+    }
     let (stop_tx, stop_rx) = oneshot::channel();
     let (flush_tx, stop_flush) = tokio::sync::watch::channel(false);
     let (acceptor, cert, cert_store) = match tls {
@@ -229,6 +246,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn auth_has_no_admin(state: &AppState) -> bool {
+    state.auth.admin_count().is_ok_and(|n| n == 0)
+}
+
 fn announce(server: &Server) {
     match server.cert() {
         Some(c) => {
@@ -241,13 +262,17 @@ fn announce(server: &Server) {
             println!("gatehouse listening on http://{} (plain HTTP: --insecure-http)", server.local_addr())
         }
     }
-    let stats = server.auth().store().read(|r| r.stats());
-    let admins =
-        stats.map(|s| s.by_role[Role::Admin.index()] + s.by_role[Role::SuperAdmin.index()]).unwrap_or(1);
-    if admins == 0 {
+    if let Some(code) = server.setup_code() {
         let dir = server.data_dir.display();
+        let base = match server.cert() {
+            Some(_) => format!("https://{}", server.local_addr()),
+            None => format!("http://{}", server.local_addr()),
+        };
         println!();
-        println!("No administrator yet. Create the first super_admin (it asks for the password):");
+        println!("No administrator yet. Create the first super_admin in a browser at");
+        println!("  {base}/ui/setup");
+        println!("Setup code: {code}");
+        println!("(valid until an administrator exists or the server restarts), or on this host:");
         println!("  gatehouse user add admin --email you@example.com --role super_admin --data-dir {dir}");
     }
 }

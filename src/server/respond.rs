@@ -29,27 +29,18 @@ pub fn no_store(mut r: Response<Body>) -> Response<Body> {
     r
 }
 
-/// Appends a `Set-Cookie` header. Values are our own tokens (base64url and dots), so
-/// they need no escaping; a value with a space is quoted, as Starlette does.
-pub fn set_cookie(r: &mut Response<Body>, name: &str, value: &str, max_age: u64, path: &str) {
-    let v = if value.contains(' ') { format!("\"{value}\"") } else { value.to_owned() };
-    let cookie = format!("{name}={v}; HttpOnly; Max-Age={max_age}; Path={path}; SameSite=strict; Secure");
-    if let Ok(h) = HeaderValue::from_str(&cookie) {
-        r.headers_mut().append(hyper::header::SET_COOKIE, h);
-    }
-}
-
 /// The tutorial's security headers, on every response including errors; HSTS only
 /// when the connection is TLS. hyper adds no `Server` header, and neither do we.
 pub fn security_headers(r: &mut Response<Body>, tls: bool) {
     let h = r.headers_mut();
+    // The API keeps the tutorial's policy; the pages under /ui/ set a stricter one
+    // (no inline styles either), which is left in place.
+    h.entry(HeaderName::from_static("content-security-policy")).or_insert(HeaderValue::from_static(
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; connect-src 'self'",
+    ));
     let mut put = |name: &'static str, value: &'static str| {
         h.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
     };
-    put(
-        "content-security-policy",
-        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; connect-src 'self'",
-    );
     put("x-frame-options", "DENY");
     put("x-content-type-options", "nosniff");
     put("referrer-policy", "strict-origin-when-cross-origin");

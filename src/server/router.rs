@@ -35,6 +35,17 @@
 //! | GET    | /metrics                                | Bearer/API key | role admin/super_admin|               |
 //! | GET    | /openapi.json                           | none           |                       |               |
 //! | GET    | /docs, /docs/docs.js, /docs/docs.css    | none (404 with --no-docs) |            |               |
+//! | GET    | /api/v1/setup                           | none           |                       |               |
+//! | POST   | /api/v1/setup                           | none (the setup code; login rate limit) |  |               |
+//! | GET    | /api/v1/users/me/sessions               | Bearer/cookie  | any                   |               |
+//! | DELETE | /api/v1/users/me/sessions               | Bearer/cookie  | any                   |               |
+//! | DELETE | /api/v1/users/me/sessions/{session_id}  | Bearer/cookie  | any                   |               |
+//! | GET    | /api/v1/admin/stats/logins              | Bearer/API key | role admin/super_admin| admin         |
+//! | GET    | /ui, /ui/, /ui/next, /ui/{file}         | none (pages; their API calls authenticate) |   |               |
+//!
+//! Wherever "Bearer" appears, the `access_token` cookie of a browser session is
+//! accepted too when no header is sent; unsafe methods then need the CSRF check
+//! (`server::cookies`).
 //!
 //! An unknown path is 404; a known path with another method is 405 with `Allow`.
 //! Both carry a JSON `detail`, like every other error.
@@ -43,7 +54,7 @@ use super::client::client_ip;
 use super::error::ApiError;
 use super::extract::read_body;
 use super::gate;
-use super::handlers::{admin, api_keys, assets, auth, discovery, health, users, verify};
+use super::handlers::{admin, api_keys, assets, auth, discovery, health, sessions, setup, ui, users, verify};
 use super::respond::{security_headers, Body};
 use super::state::AppState;
 use crate::domain::access::{Principal, Rule, ADMINS};
@@ -90,6 +101,15 @@ pub enum Endpoint {
     Metrics,
     OpenApi,
     Docs,
+    SetupStatus,
+    Setup,
+    Sessions,
+    SessionRevoke,
+    SessionsRevokeAll,
+    AdminLoginStats,
+    UiHome,
+    UiNext,
+    UiFile,
 }
 
 /// Which credential a route takes, and what it demands of the caller.
@@ -139,8 +159,11 @@ const fn route(method: &'static str, path: &'static str, endpoint: Endpoint, acc
         | Endpoint::Verify
         | Endpoint::Metrics
         | Endpoint::OpenApi
-        | Endpoint::Docs => RateClass::Unlimited,
-        Endpoint::Token | Endpoint::Login => RateClass::Login,
+        | Endpoint::Docs
+        | Endpoint::UiHome
+        | Endpoint::UiNext
+        | Endpoint::UiFile => RateClass::Unlimited,
+        Endpoint::Token | Endpoint::Login | Endpoint::Setup => RateClass::Login,
         Endpoint::Register => RateClass::Register,
         _ => RateClass::Api,
     };
@@ -227,6 +250,21 @@ pub static ROUTES: &[Route] = &[
     route("GET", "/docs", E::Docs, Public),
     route("GET", "/docs/docs.js", E::Docs, Public),
     route("GET", "/docs/docs.css", E::Docs, Public),
+    route("GET", "/api/v1/setup", E::SetupStatus, Public),
+    route("POST", "/api/v1/setup", E::Setup, Public),
+    route("GET", "/api/v1/users/me/sessions", E::Sessions, Bearer(Rule::Any, None)),
+    route("DELETE", "/api/v1/users/me/sessions", E::SessionsRevokeAll, Bearer(Rule::Any, None)),
+    route("DELETE", "/api/v1/users/me/sessions/{session_id}", E::SessionRevoke, Bearer(Rule::Any, None)),
+    route(
+        "GET",
+        "/api/v1/admin/stats/logins",
+        E::AdminLoginStats,
+        BearerOrKey(Rule::Roles(ADMINS), Some("admin")),
+    ),
+    route("GET", "/ui", E::UiHome, Public),
+    route("GET", "/ui/", E::UiHome, Public),
+    route("GET", "/ui/next", E::UiNext, Public),
+    route("GET", "/ui/{file}", E::UiFile, Public),
 ];
 
 /// Path parameters captured by `{name}` segments.
@@ -305,6 +343,8 @@ pub struct Req {
     pub params: Params,
     /// The authenticated caller, on routes that need one.
     pub principal: Option<Principal>,
+    /// Whether the caller authenticated with the login cookie.
+    pub via_cookie: bool,
 }
 
 impl Req {
@@ -347,9 +387,10 @@ where
     let outcome = async {
         let (index, route, params) = find_indexed(&head.method, head.uri.path())?;
         route_index = Some(index);
-        let principal = gate::admit(state, &head, route, client, &mut rate)?;
+        let admitted = gate::admit(state, &head, route, client, &mut rate)?;
         let body = read_body(&head, body, state.max_body).await?;
-        let req = Req { head, body, peer, client, id, params, principal };
+        let gate::Admitted { principal, via_cookie } = admitted;
+        let req = Req { head, body, peer, client, id, params, principal, via_cookie };
         dispatch(route.endpoint, state, req).await
     }
     .await;
@@ -397,6 +438,15 @@ async fn dispatch(ep: Endpoint, state: &AppState, req: Req) -> Result<Response<B
         E::Metrics => Ok(super::metrics_http::response(state)),
         E::OpenApi => assets::openapi(),
         E::Docs => assets::docs(state, &req),
+        E::SetupStatus => setup::status(state),
+        E::Setup => setup::create(state, req).await,
+        E::Sessions => sessions::list(state, req),
+        E::SessionRevoke => sessions::revoke(state, req).await,
+        E::SessionsRevokeAll => sessions::revoke_all(state, req).await,
+        E::AdminLoginStats => admin::login_stats(state, req),
+        E::UiHome => ui::home(),
+        E::UiNext => ui::next(state, &req),
+        E::UiFile => ui::file(&req),
     }
 }
 

@@ -35,6 +35,12 @@ pub struct AppState {
     pub metrics: super::metrics::Metrics,
     /// Whether /docs is served.
     pub docs: bool,
+    /// Where a sign-in may send the browser back to (`--redirect-allow`).
+    pub return_to: super::return_to::ReturnTo,
+    /// Domain attribute of the login cookies (`--cookie-domain`).
+    pub cookie_domain: Option<String>,
+    /// The first-run setup code, while no admin exists (cleared once used).
+    pub setup_code: std::sync::Mutex<Option<String>>,
 }
 
 /// Keys tracked per limiter at most (a few MiB each, whatever the traffic).

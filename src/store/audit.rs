@@ -66,8 +66,28 @@ impl WriteTx<'_> {
             self.t_audit_by_user.insert((uid, key_at, seq), ())?;
         }
         self.t_audit_by_event.insert((rec.event.code(), key_at, seq), ())?;
+        if matches!(rec.event, AuditEvent::LoginSuccess | AuditEvent::LoginFailure) {
+            let hour = at / 3_600_000_000;
+            let (ok, failed) = self.t_login_hours.get(hour)?.map_or((0, 0), |v| v.value());
+            let counts =
+                if rec.event == AuditEvent::LoginSuccess { (ok + 1, failed) } else { (ok, failed + 1) };
+            self.t_login_hours.insert(hour, counts)?;
+        }
         self.audit_written.push(rec.clone());
         Ok(())
+    }
+
+    /// Deletes up to `max` hourly login totals for hours that ended before `before` (µs).
+    pub fn purge_login_hours(&mut self, before: i64, max: usize) -> Result<usize, StoreError> {
+        let last = micros_key(before) / 3_600_000_000;
+        let mut doomed = Vec::new();
+        for row in self.t_login_hours.range(..last)?.take(max) {
+            doomed.push(row?.0.value());
+        }
+        for h in &doomed {
+            self.t_login_hours.remove(*h)?;
+        }
+        Ok(doomed.len())
     }
 
     /// Deletes up to `max` entries older than `before` (and their index rows).

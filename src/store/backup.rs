@@ -5,7 +5,7 @@
 //! or not at all, and writers are never blocked (redb readers do not block the
 //! writer). The copy is then reopened and compared table by table.
 
-use super::records::{ApiKeyRecord, AuditRecord, RefreshSession, User};
+use super::records::{ApiKeyRecord, AuditRecord, RefreshSession, SessionRecord, User};
 use super::*;
 use redb::{ReadableTableMetadata, WriteTransaction};
 
@@ -28,6 +28,8 @@ macro_rules! each_table {
         counts.push(("audit_by_event", $m!(AUDIT_BY_EVENT, $($args),*)));
         counts.push(("refresh_expiry", $m!(REFRESH_EXPIRY, $($args),*)));
         counts.push(("revoked_jti_expiry", $m!(DENYLIST_EXPIRY, $($args),*)));
+        counts.push(("sessions", $m!(SESSIONS, $($args),*)));
+        counts.push(("login_hours", $m!(LOGIN_HOURS, $($args),*)));
         counts
     }};
 }
@@ -124,6 +126,9 @@ pub fn check_file(data_dir: &Path) -> Result<TableCounts, StoreError> {
     }
     for row in read.open_table(AUDIT)?.iter()? {
         AuditRecord::decode(row?.1.value())?;
+    }
+    for row in read.open_table(SESSIONS)?.iter()? {
+        SessionRecord::decode(row?.1.value())?;
     }
     drop(read);
     store.counts()

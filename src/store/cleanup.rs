@@ -15,13 +15,23 @@ pub struct Swept {
     pub denylist: usize,
     /// Audit entries past retention.
     pub audit: usize,
+    /// Hourly login totals past retention.
+    pub login_hours: usize,
 }
 
 impl Swept {
     /// Whether any table filled its batch (so another batch may find more).
     pub fn full(&self, max: usize) -> bool {
-        self.refresh >= max || self.denylist >= max || self.audit >= max
+        self.refresh >= max || self.denylist >= max || self.audit >= max || self.login_hours >= max
     }
+}
+
+fn key_array(key: &[u8]) -> [u8; 32] {
+    let mut a = [0u8; 32];
+    if key.len() == 32 {
+        a.copy_from_slice(key);
+    }
+    a
 }
 
 impl WriteTx<'_> {
@@ -35,6 +45,15 @@ impl WriteTx<'_> {
         }
         for (exp, key) in &doomed {
             self.t_refresh_expiry.remove((*exp, key.as_slice()))?;
+            // A session lives as long as its newest refresh token: when that one
+            // expires, the session row goes too.
+            if let Some(r) = self.refresh(&key_array(key))? {
+                if let Some(s) = self.session(r.user_id, &r.family)? {
+                    if s.expires_at <= *exp {
+                        self.remove_session(r.user_id, &r.family)?;
+                    }
+                }
+            }
             self.remove_refresh(key)?;
         }
         Ok(doomed.len())

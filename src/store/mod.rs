@@ -60,6 +60,10 @@ const AUDIT_BY_EVENT: TableDefinition<(u8, u64, u64), ()> = TableDefinition::new
 const REFRESH_EXPIRY: TableDefinition<(i64, &[u8]), ()> = TableDefinition::new("refresh_expiry");
 /// (expiry, jti) → (): denylist entries in expiry order, for cleanup.
 const DENYLIST_EXPIRY: TableDefinition<(i64, &str), ()> = TableDefinition::new("revoked_jti_expiry");
+/// (user id, session id) → versioned [`records::SessionRecord`]: a user's sign-ins.
+const SESSIONS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("sessions");
+/// Hour (Unix seconds / 3600) → (successful, failed) logins, kept with the audit log.
+const LOGIN_HOURS: TableDefinition<u64, (u64, u64)> = TableDefinition::new("login_hours");
 
 const META_SCHEMA: &str = "schema_version";
 const META_NEXT_ID: &str = "next_user_id";
@@ -245,6 +249,8 @@ impl Store {
             txn.open_table(AUDIT_BY_EVENT)?;
             txn.open_table(REFRESH_EXPIRY)?;
             txn.open_table(DENYLIST_EXPIRY)?;
+            txn.open_table(SESSIONS)?;
+            txn.open_table(LOGIN_HOURS)?;
         }
         txn.commit()?;
         Ok(())

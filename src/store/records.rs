@@ -118,6 +118,31 @@ pub struct RefreshSession {
     pub state: RefreshState,
 }
 
+/// One sign-in as its owner sees it on the account page: a login and every refresh
+/// descending from it share this row (the refresh family). Revoking it refuses the
+/// family's refresh tokens and every access token carrying its id (`sid`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// Session id: the refresh family, also the access tokens' `sid`.
+    pub id: String,
+    /// Owner.
+    pub user_id: u64,
+    /// Sign-in time.
+    pub created_at: Micros,
+    /// Last sign-in or refresh.
+    pub last_used: Micros,
+    /// Expiry of its newest refresh token, in seconds.
+    pub expires_at: i64,
+    /// Client address at the last use.
+    pub ip: Option<String>,
+    /// User-Agent at the last use.
+    pub user_agent: Option<String>,
+    /// The owner's `session_epoch` when opened; a newer epoch means revoked.
+    pub session_epoch: u32,
+    /// Signed out or revoked (kept until expiry so the family stays refused).
+    pub revoked: bool,
+}
+
 /// An API key. The key itself is shown to its owner once and never stored: the
 /// table is keyed by the first 16 bytes of its SHA-256 and the record keeps the
 /// whole digest as a verifier, compared in constant time.
@@ -356,6 +381,7 @@ macro_rules! versioned {
 versioned!(StoredUser, User);
 versioned!(StoredRefreshSession, RefreshSession);
 versioned!(StoredApiKey, ApiKeyRecord);
+versioned!(StoredSession, SessionRecord);
 versioned!(StoredAudit, AuditRecord);
 versioned!(StoredStats, Stats);
 

@@ -2,11 +2,11 @@
 //! both kinds through the `reads!` macro; writes keep the unique indexes and the
 //! dashboard counters in step with every user change.
 
-use super::records::{ApiKeyRecord, AuditRecord, KeySet, RefreshSession, Stats, User};
+use super::records::{ApiKeyRecord, AuditRecord, KeySet, RefreshSession, SessionRecord, Stats, User};
 use super::{
     decode_u64, fold, StoreError, UniqueField, API_KEYS, API_KEY_IDS, AUDIT, AUDIT_BY_EVENT, AUDIT_BY_USER,
-    DENYLIST, DENYLIST_EXPIRY, EMAILS, META, META_KEYS, META_NEXT_ID, META_STATS, REFRESH, REFRESH_EXPIRY,
-    USERNAMES, USERS,
+    DENYLIST, DENYLIST_EXPIRY, EMAILS, LOGIN_HOURS, META, META_KEYS, META_NEXT_ID, META_STATS, REFRESH,
+    REFRESH_EXPIRY, SESSIONS, USERNAMES, USERS,
 };
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, Table, WriteTransaction};
 
@@ -54,6 +54,35 @@ macro_rules! reads {
                 Some(v) => Ok(Some(RefreshSession::decode(v.value())?)),
                 None => Ok(None),
             }
+        }
+
+        /// One of a user's sessions.
+        pub fn session(&self, user_id: u64, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+            match self.t_sessions()?.get((user_id, id))? {
+                Some(v) => Ok(Some(SessionRecord::decode(v.value())?)),
+                None => Ok(None),
+            }
+        }
+
+        /// A user's sessions (at most `max` rows read; one user's range, never a scan).
+        pub fn sessions_of(&self, user_id: u64, max: usize) -> Result<Vec<SessionRecord>, StoreError> {
+            let mut out = Vec::new();
+            for row in self.t_sessions()?.range((user_id, "")..(user_id.saturating_add(1), ""))?.take(max) {
+                out.push(SessionRecord::decode(row?.1.value())?);
+            }
+            Ok(out)
+        }
+
+        /// Login totals per hour for hours `from..to` (hours since the epoch), as
+        /// (hour, successes, failures); hours without logins are absent.
+        pub fn login_hours(&self, from: u64, to: u64) -> Result<Vec<(u64, u64, u64)>, StoreError> {
+            let mut out = Vec::new();
+            for row in self.t_login_hours()?.range(from..to)? {
+                let (k, v) = row?;
+                let (ok, failed) = v.value();
+                out.push((k.value(), ok, failed));
+            }
+            Ok(out)
         }
 
         /// Whether an access token's jti has been revoked.
@@ -184,6 +213,8 @@ read_tables! {
     t_audit: AUDIT => (u64, u64), &'static [u8];
     t_audit_by_user: AUDIT_BY_USER => (u64, u64, u64), ();
     t_audit_by_event: AUDIT_BY_EVENT => (u8, u64, u64), ();
+    t_sessions: SESSIONS => (u64, &'static str), &'static [u8];
+    t_login_hours: LOGIN_HOURS => u64, (u64, u64);
 }
 
 impl ReadTx {
@@ -208,6 +239,8 @@ pub struct WriteTx<'t> {
     pub(super) t_audit_by_event: Table<'t, (u8, u64, u64), ()>,
     pub(super) t_refresh_expiry: Table<'t, (i64, &'static [u8]), ()>,
     pub(super) t_denylist_expiry: Table<'t, (i64, &'static str), ()>,
+    t_sessions: Table<'t, (u64, &'static str), &'static [u8]>,
+    pub(super) t_login_hours: Table<'t, u64, (u64, u64)>,
     /// Audit rows written in this transaction, logged once it commits.
     pub(super) audit_written: Vec<AuditRecord>,
 }
@@ -228,6 +261,8 @@ impl<'t> WriteTx<'t> {
             t_audit_by_event: txn.open_table(AUDIT_BY_EVENT)?,
             t_refresh_expiry: txn.open_table(REFRESH_EXPIRY)?,
             t_denylist_expiry: txn.open_table(DENYLIST_EXPIRY)?,
+            t_sessions: txn.open_table(SESSIONS)?,
+            t_login_hours: txn.open_table(LOGIN_HOURS)?,
             audit_written: Vec::new(),
         })
     }
@@ -296,6 +331,17 @@ impl<'t> WriteTx<'t> {
     pub fn put_refresh(&mut self, key: &[u8; 32], session: &RefreshSession) -> Result<(), StoreError> {
         self.t_refresh.insert(key.as_slice(), session.encode()?.as_slice())?;
         self.t_refresh_expiry.insert((session.expires_at, key.as_slice()), ())?;
+        Ok(())
+    }
+
+    /// Stores (inserts or replaces) a session.
+    pub fn put_session(&mut self, s: &SessionRecord) -> Result<(), StoreError> {
+        self.t_sessions.insert((s.user_id, s.id.as_str()), s.encode()?.as_slice())?;
+        Ok(())
+    }
+
+    pub(super) fn remove_session(&mut self, user_id: u64, id: &str) -> Result<(), StoreError> {
+        self.t_sessions.remove((user_id, id))?;
         Ok(())
     }
 

@@ -11,6 +11,7 @@ mod api_keys;
 mod audit;
 mod authz;
 mod binary;
+mod browser;
 mod openapi;
 mod tokens;
 mod trust;

@@ -140,7 +140,7 @@ async fn cookie_login_sets_hardened_cookies_and_refresh_uses_them() {
         )
         .await;
     let cookies = r.header_all("set-cookie");
-    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    assert_eq!(cookies.len(), 3, "{cookies:?}");
     let access = cookies.iter().find(|c| c.starts_with("access_token=")).unwrap();
     let refresh = cookies.iter().find(|c| c.starts_with("refresh_token=")).unwrap();
     for c in [access, refresh] {
@@ -148,6 +148,14 @@ async fn cookie_login_sets_hardened_cookies_and_refresh_uses_them() {
             assert!(c.contains(attr), "{c} lacks {attr}");
         }
     }
+    // The CSRF cookie is for the pages' script to read: not HttpOnly, but Secure,
+    // SameSite=Strict and host-only.
+    let csrf = cookies.iter().find(|c| c.starts_with("csrf_token=")).unwrap();
+    assert!(
+        !csrf.contains("HttpOnly") && csrf.contains("Secure") && csrf.contains("SameSite=strict"),
+        "{csrf}"
+    );
+    assert!(!csrf.contains("Domain="), "{csrf}");
     assert!(
         access.starts_with("access_token=\"Bearer ey")
             && access.contains("Path=/;")
@@ -164,7 +172,7 @@ async fn cookie_login_sets_hardened_cookies_and_refresh_uses_them() {
             None,
         )
         .await;
-    assert_eq!(r.header_all("set-cookie").len(), 2, "rotated cookies are set again");
+    assert_eq!(r.header_all("set-cookie").len(), 3, "rotated cookies (and the CSRF token) are set again");
     let r = t.call(post_form("/api/v1/auth/login", &[("username", "alice"), ("password", "nope")])).await;
     assert_eq!((r.status, r.json()), (401, json!({"detail": "Incorrect username or password"})));
 }

@@ -227,3 +227,27 @@ pub fn audit(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
         .collect();
     Ok(json(StatusCode::OK, &entries))
 }
+
+/// GET /stats/logins?range=24h|30d: successful and failed logins per hour (24h)
+/// or per UTC day (30d), oldest first, for the dashboard's chart.
+pub fn login_stats(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
+    let range = query_param(&query(&req.head), "range").unwrap_or_else(|| "24h".into());
+    let (hours, count) = match range.as_str() {
+        "24h" => (1, 24),
+        "30d" => (24, 30),
+        _ => {
+            return Err(ApiError::Validation(vec![Invalid {
+                loc: vec!["query".into(), "range".into()],
+                msg: "Input should be '24h' or '30d'".into(),
+                kind: "enum".into(),
+            }]))
+        }
+    };
+    let buckets: Vec<Value> = state
+        .auth
+        .login_totals(hours, count)?
+        .into_iter()
+        .map(|b| json!({"start": crate::clock::rfc3339(b.start), "success": b.success, "failure": b.failure}))
+        .collect();
+    Ok(json(StatusCode::OK, &json!({"range": range, "bucket_seconds": hours * 3600, "buckets": buckets})))
+}

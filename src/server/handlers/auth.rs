@@ -2,16 +2,15 @@
 //! change-password.
 
 use crate::domain::sessions::TokenPair;
+use crate::server::cookies;
 use crate::server::error::{ApiError, Invalid};
 use crate::server::extract::{cookie, form, json_object, Fields};
-use crate::server::respond::{json, no_store, set_cookie, Body};
+use crate::server::respond::{json, no_store, Body};
 use crate::server::router::Req;
 use crate::server::state::AppState;
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-
-const REFRESH_COOKIE_PATH: &str = "/api/v1/auth/refresh";
 
 /// What the token endpoint was asked for.
 enum Grant {
@@ -78,12 +77,6 @@ fn token_response(pair: &TokenPair) -> Response<Body> {
     ))
 }
 
-fn set_session_cookies(r: &mut Response<Body>, state: &AppState, pair: &TokenPair) {
-    let policy = state.auth.policy();
-    set_cookie(r, "access_token", &format!("Bearer {}", pair.access_token), policy.access_ttl.as_secs(), "/");
-    set_cookie(r, "refresh_token", &pair.refresh_token, policy.refresh_ttl.as_secs(), REFRESH_COOKIE_PATH);
-}
-
 /// POST /token: the password grant (form `username, password, scope?,
 /// grant_type?`) or `grant_type=refresh_token` → TokenResponse. Errors carry RFC
 /// 6749's `error` and `error_description` beside `detail`.
@@ -101,7 +94,8 @@ pub async fn token(state: &AppState, req: Req) -> Result<Response<Body>, ApiErro
 }
 
 /// POST /login: the same form; the tokens go into HttpOnly, Secure, SameSite=Strict
-/// cookies (the refresh cookie only on the refresh path) instead of the body.
+/// cookies (the refresh cookie only on the refresh path) instead of the body, with
+/// the CSRF cookie the pages echo (see `server::cookies`).
 pub async fn login(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
     let ctx = req.ctx();
     let (username, password, scopes) = match grant(&req, false)? {
@@ -114,7 +108,7 @@ pub async fn login(state: &AppState, req: Req) -> Result<Response<Body>, ApiErro
         StatusCode::OK,
         &json!({"detail": "Login successful", "username": pair.user.username}),
     ));
-    set_session_cookies(&mut r, state, &pair);
+    cookies::set_session(&mut r, state, &pair);
     Ok(r)
 }
 
@@ -148,18 +142,35 @@ pub async fn refresh(state: &AppState, req: Req) -> Result<Response<Body>, ApiEr
     let pair = state.blocking(move |auth| auth.refresh(&ctx, &token)).await?;
     let mut r = token_response(&pair);
     if via_cookie {
-        set_session_cookies(&mut r, state, &pair);
+        cookies::set_session(&mut r, state, &pair);
     }
     Ok(r)
 }
 
-/// POST /logout (Bearer): revokes the given refresh token and the access token used.
+/// POST /logout: revokes the given refresh token (body, as in the tutorial) and
+/// the access token used. Signed in by cookie and with no body, it ends the session
+/// the access token belongs to (the pages' sign-out: the refresh cookie never
+/// reaches this path).
+/// Either way the session cookies are cleared.
 pub async fn logout(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
     let ctx = req.ctx();
     let who = req.caller()?.clone();
-    let (token, _) = refresh_token_input(&req)?;
-    state.blocking(move |auth| auth.logout(&ctx, &who, &token)).await?;
-    Ok(json(StatusCode::OK, &json!({"detail": "Successfully logged out"})))
+    let empty = req.body.iter().all(u8::is_ascii_whitespace);
+    if req.via_cookie && empty && cookies_only(&req) && who.session_id().is_some() {
+        state.blocking(move |auth| auth.logout_session(&ctx, &who)).await?;
+    } else {
+        let (token, _) = refresh_token_input(&req)?;
+        state.blocking(move |auth| auth.logout(&ctx, &who, &token)).await?;
+    }
+    let mut r = json(StatusCode::OK, &json!({"detail": "Successfully logged out"}));
+    cookies::clear_session(&mut r, state);
+    Ok(r)
+}
+
+/// Whether the request carries no refresh token of its own (no body field and no
+/// refresh cookie): the cookie sign-out.
+fn cookies_only(req: &Req) -> bool {
+    cookie(&req.head, "refresh_token").is_none_or(|c| c.is_empty())
 }
 
 /// POST /change-password (Bearer): `current_password, new_password`.

@@ -9,6 +9,9 @@ pub mod assets;
 pub mod auth;
 pub mod discovery;
 pub mod health;
+pub mod sessions;
+pub mod setup;
+pub mod ui;
 pub mod users;
 pub mod verify;
 

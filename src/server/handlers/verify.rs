@@ -5,15 +5,25 @@
 //! refusals. `?role=` (a minimum role) and `?scope=` (all of the listed scopes)
 //! demand more. It reads, never writes, is not rate limited and leaves no audit
 //! entry: a proxy asks on every request.
+//!
+//! A browser (`Accept: text/html`) with no credentials at all, whose proxy passes
+//! the original URL (`X-Original-URL`, or `X-Forwarded-Proto`/`-Host`/`-Uri`) on a
+//! `--redirect-allow`ed host, is sent to the login page instead: 302 to
+//! `/ui/login?rd=<original URL>`. nginx's `auth_request` cannot pass a 302 on, so
+//! with `?redirect=401` the answer stays 401 and carries the same `Location` for
+//! `auth_request_set` + `error_page 401` to use (see the README).
 
 use crate::domain::access::{Principal, Rule};
+use crate::domain::Error;
+use crate::server::cookies;
 use crate::server::error::{ApiError, Invalid};
-use crate::server::extract::{api_key, bearer, cookie, query, query_param};
+use crate::server::extract::{api_key, bearer, query, query_param};
+use crate::server::handlers::ui::login_url;
 use crate::server::respond::{json, Body};
 use crate::server::router::Req;
 use crate::server::state::AppState;
 use crate::store::records::Role;
-use hyper::header::{HeaderName, HeaderValue, CACHE_CONTROL};
+use hyper::header::{HeaderName, HeaderValue, ACCEPT, CACHE_CONTROL, LOCATION, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
 use serde_json::json;
 
@@ -26,11 +36,8 @@ fn identify(state: &AppState, req: &Req) -> Result<Principal, ApiError> {
     if let Some(key) = api_key(&req.head) {
         return Ok(state.auth.authenticate_key(key)?);
     }
-    if let Some(c) = cookie(&req.head, "access_token") {
-        let token = c.strip_prefix("Bearer ").unwrap_or(&c).trim();
-        if !token.is_empty() {
-            return Ok(state.auth.authenticate(token)?);
-        }
+    if let Some(token) = cookies::access_token(&req.head) {
+        return Ok(state.auth.authenticate(&token)?);
     }
     Err(ApiError::NotAuthenticated)
 }
@@ -69,10 +76,57 @@ fn demands(req: &Req) -> Result<(Rule, Vec<&'static str>), ApiError> {
     Ok((rule, scopes))
 }
 
+/// The URL the browser asked the proxy for, when the proxy says.
+fn original_url(req: &Req) -> Option<String> {
+    let h = |name: &str| req.head.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(url) = h("x-original-url").filter(|u| !u.is_empty()) {
+        return Some(url.to_owned());
+    }
+    let host = h("x-forwarded-host").filter(|v| !v.is_empty())?;
+    let proto = h("x-forwarded-proto").filter(|v| !v.is_empty()).unwrap_or("https");
+    let uri = h("x-forwarded-uri").filter(|v| v.starts_with('/')).unwrap_or("/");
+    Some(format!("{proto}://{host}{uri}"))
+}
+
+/// Where to send a browser that is not signed in, if anywhere.
+fn login_redirect(state: &AppState, req: &Req) -> Option<String> {
+    let accept = req.head.headers.get(ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !accept.to_ascii_lowercase().contains("text/html") {
+        return None;
+    }
+    let original = original_url(req)?;
+    // Only an absolute URL on an allowed host: the login page would refuse
+    // anything else as `rd` anyway.
+    if original.starts_with('/') {
+        return None;
+    }
+    let target = state.return_to.check(&original)?;
+    Some(login_url(state, target))
+}
+
 /// Any method /api/v1/auth/verify.
 pub fn verify(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
     let (rule, scopes) = demands(&req)?;
-    let who = identify(state, &req)?;
+    let who = match identify(state, &req) {
+        Ok(who) => who,
+        Err(e) => {
+            let (ApiError::NotAuthenticated | ApiError::Domain(Error::Unauthenticated(_))) = e else {
+                return Err(e);
+            };
+            let Some(location) = login_redirect(state, &req) else { return Err(e) };
+            let nginx = query_param(&query(&req.head), "redirect").as_deref() == Some("401");
+            let status = if nginx { StatusCode::UNAUTHORIZED } else { StatusCode::FOUND };
+            let mut r = json(status, &json!({"detail": "Not authenticated", "login_url": location}));
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                r.headers_mut().insert(LOCATION, v);
+            }
+            r.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            if nginx {
+                r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            return Ok(r);
+        }
+    };
     who.authorize(rule, None)?;
     for s in scopes {
         who.authorize(Rule::Any, Some(s))?;

@@ -1,0 +1,165 @@
+//! The browser session: the tutorial's two HttpOnly cookies plus a CSRF token the
+//! pages can read, and the check that keeps other sites from using them.
+//!
+//! - `access_token` = `Bearer <jwt>`, path `/` (and `--cookie-domain`, if set, so
+//!   apps behind forward auth on sibling hosts receive it);
+//! - `refresh_token`, only on the refresh path (the tutorial's scoping);
+//! - `csrf_token`, readable by script, host-only, derived from the access token's id.
+//!
+//! All are `Secure; SameSite=Strict`. A cookie-authenticated unsafe request must
+//! also prove it comes from our own pages: a same-origin `Origin` (or an allowed
+//! CORS origin), `Sec-Fetch-Site: same-origin`, or the `X-CSRF-Token` header
+//! matching its access token. Bearer and API-key requests need none of this: a
+//! browser never attaches those by itself.
+
+use super::error::ApiError;
+use super::respond::Body;
+use super::state::AppState;
+use crate::crypto::secrets::{constant_time_eq, csrf_token_for};
+use crate::domain::sessions::TokenPair;
+use hyper::header::{HeaderValue, HOST, ORIGIN, SET_COOKIE};
+use hyper::http::request::Parts;
+use hyper::{Method, Response};
+
+/// The refresh cookie's path (the tutorial's).
+pub const REFRESH_COOKIE_PATH: &str = "/api/v1/auth/refresh";
+/// The CSRF header the pages send.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+struct Cookie<'a> {
+    name: &'a str,
+    value: &'a str,
+    max_age: u64,
+    path: &'a str,
+    http_only: bool,
+    domain: Option<&'a str>,
+}
+
+fn append(r: &mut Response<Body>, c: &Cookie<'_>) {
+    // Values are our own tokens (base64url, dots, one space); a value with a space is
+    // quoted, as Starlette does.
+    let value = if c.value.contains(' ') { format!("\"{}\"", c.value) } else { c.value.to_owned() };
+    let mut line = format!("{}={value}", c.name);
+    if c.http_only {
+        line.push_str("; HttpOnly");
+    }
+    line.push_str(&format!("; Max-Age={}; Path={}", c.max_age, c.path));
+    if let Some(d) = c.domain {
+        line.push_str(&format!("; Domain={d}"));
+    }
+    line.push_str("; SameSite=strict; Secure");
+    if let Ok(h) = HeaderValue::from_str(&line) {
+        r.headers_mut().append(SET_COOKIE, h);
+    }
+}
+
+/// Sets the three session cookies for a freshly issued pair.
+pub fn set_session(r: &mut Response<Body>, state: &AppState, pair: &TokenPair) {
+    let policy = state.auth.policy();
+    let (access_ttl, refresh_ttl) = (policy.access_ttl.as_secs(), policy.refresh_ttl.as_secs());
+    let domain = state.cookie_domain.as_deref();
+    let access = format!("Bearer {}", pair.access_token);
+    append(
+        r,
+        &Cookie {
+            name: "access_token",
+            value: &access,
+            max_age: access_ttl,
+            path: "/",
+            http_only: true,
+            domain,
+        },
+    );
+    let refresh = &pair.refresh_token;
+    let path = REFRESH_COOKIE_PATH;
+    append(
+        r,
+        &Cookie {
+            name: "refresh_token",
+            value: refresh,
+            max_age: refresh_ttl,
+            path,
+            http_only: true,
+            domain,
+        },
+    );
+    // The CSRF cookie lives as long as the refresh cookie: the pages need it to call
+    // /auth/refresh after the access cookie has expired.
+    let csrf = csrf_token_for(&pair.access_jti);
+    let c = Cookie {
+        name: "csrf_token",
+        value: &csrf,
+        max_age: refresh_ttl,
+        path: "/",
+        http_only: false,
+        domain: None,
+    };
+    append(r, &c);
+}
+
+/// Expires all three cookies (sign-out).
+pub fn clear_session(r: &mut Response<Body>, state: &AppState) {
+    let domain = state.cookie_domain.as_deref();
+    for (name, path, http_only, domain) in [
+        ("access_token", "/", true, domain),
+        ("refresh_token", REFRESH_COOKIE_PATH, true, domain),
+        ("csrf_token", "/", false, None),
+    ] {
+        append(r, &Cookie { name, value: "", max_age: 0, path, http_only, domain });
+    }
+}
+
+/// The access token in the `access_token` cookie (`Bearer <jwt>` or bare).
+pub fn access_token(head: &Parts) -> Option<String> {
+    let c = super::extract::cookie(head, "access_token")?;
+    let token = c.strip_prefix("Bearer ").unwrap_or(&c).trim().to_owned();
+    (!token.is_empty()).then_some(token)
+}
+
+/// Whether a request authenticated by cookie may proceed: safe methods always;
+/// unsafe ones only from our own origin or with the CSRF token of `access_jti`.
+pub fn same_site_or_token(state: &AppState, head: &Parts, access_jti: &str) -> Result<(), ApiError> {
+    if matches!(head.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
+    if let Some(sent) = head.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()) {
+        let want = csrf_token_for(access_jti);
+        return if constant_time_eq(sent.trim().as_bytes(), want.as_bytes()) {
+            Ok(())
+        } else {
+            Err(ApiError::CrossSite)
+        };
+    }
+    if let Some(origin) = head.headers.get(ORIGIN).and_then(|v| v.to_str().ok()) {
+        return if own_origin(state, head, origin) || state.cors.allows(origin) {
+            Ok(())
+        } else {
+            Err(ApiError::CrossSite)
+        };
+    }
+    match head.headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        Some("same-origin") => Ok(()),
+        _ => Err(ApiError::CrossSite),
+    }
+}
+
+/// `origin` is this server: the scheme and host the request was sent to, or the issuer.
+fn own_origin(state: &AppState, head: &Parts, origin: &str) -> bool {
+    let host = head
+        .uri
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .or_else(|| head.headers.get(HOST).and_then(|v| v.to_str().ok()).map(str::to_owned));
+    // Behind --insecure-http the browser may still see https (a TLS proxy in front).
+    let schemes: &[&str] = if state.tls { &["https"] } else { &["https", "http"] };
+    let issuer_origin = origin_of(&state.issuer);
+    host.is_some_and(|h| schemes.iter().any(|s| origin.eq_ignore_ascii_case(&format!("{s}://{h}"))))
+        || issuer_origin.is_some_and(|o| origin.eq_ignore_ascii_case(o))
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> Option<&str> {
+    let (scheme, rest) = url.split_once("://")?;
+    let end = rest.find('/').map_or(url.len(), |i| scheme.len() + 3 + i);
+    url.get(..end)
+}

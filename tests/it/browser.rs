@@ -1,0 +1,482 @@
+//! The server side of gatehouse's own pages: the embedded files and their CSP,
+//! cookie sessions and the CSRF check, sessions (list, revoke, sign out
+//! everywhere), the first-run setup code, locked-account hints, the dashboard's
+//! login chart, and where a sign-in may send the browser.
+
+use crate::harness::*;
+use gatehouse::store::records::Role;
+use serde_json::{json, Value};
+
+/// A browser's cookie jar, reduced to what these tests need.
+#[derive(Default, Debug, Clone)]
+struct Jar {
+    access: Option<String>,
+    csrf: Option<String>,
+    refresh: Option<String>,
+}
+
+impl Jar {
+    /// Applies a response's Set-Cookie headers (Max-Age=0 deletes).
+    fn take(&mut self, r: &Resp) {
+        for line in r.header_all("set-cookie") {
+            let (pair, attrs) = line.split_once(';').unwrap_or((&line, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            let value = value.trim_matches('"').to_owned();
+            let value = (!attrs.contains("Max-Age=0")).then_some(value);
+            match name {
+                "access_token" => self.access = value,
+                "csrf_token" => self.csrf = value,
+                "refresh_token" => self.refresh = value,
+                other => panic!("unexpected cookie {other}"),
+            }
+        }
+    }
+
+    /// `call` as the browser sends it to a path under / (not the refresh path).
+    fn send(&self, call: Call) -> Call {
+        let mut parts = Vec::new();
+        if let Some(a) = &self.access {
+            parts.push(format!("access_token=\"{a}\""));
+        }
+        if let Some(c) = &self.csrf {
+            parts.push(format!("csrf_token={c}"));
+        }
+        if parts.is_empty() {
+            call
+        } else {
+            call.header("cookie", &parts.join("; "))
+        }
+    }
+
+    /// `call` from our own page: the cookies plus the CSRF header.
+    fn page(&self, call: Call) -> Call {
+        let csrf = self.csrf.clone().unwrap();
+        self.send(call).header("x-csrf-token", &csrf)
+    }
+
+    fn refresh_call(&self) -> Call {
+        post_json("/api/v1/auth/refresh", json!({}))
+            .raw(vec![])
+            .header("cookie", &format!("refresh_token={}", self.refresh.clone().unwrap()))
+    }
+}
+
+async fn sign_in(t: &TestServer, name: &str, agent: &str) -> Jar {
+    let r = t
+        .check(
+            post_form("/api/v1/auth/login", &[("username", name), ("password", PASSWORD)])
+                .header("user-agent", agent),
+            200,
+            None,
+        )
+        .await;
+    let mut jar = Jar::default();
+    jar.take(&r);
+    assert!(jar.access.is_some() && jar.csrf.is_some() && jar.refresh.is_some(), "{jar:?}");
+    jar
+}
+
+#[tokio::test]
+async fn pages_are_embedded_with_a_strict_csp() {
+    let t = TestServer::start().await;
+    for (path, kind) in [
+        ("/ui/login", "text/html"),
+        ("/ui/setup", "text/html"),
+        ("/ui/account", "text/html"),
+        ("/ui/admin", "text/html"),
+        ("/ui/app.css", "text/css"),
+        ("/ui/common.js", "text/javascript"),
+        ("/ui/admin.js", "text/javascript"),
+        ("/ui/chart.js", "text/javascript"),
+        ("/ui/favicon.svg", "image/svg+xml"),
+    ] {
+        let r = t.check(get(path), 200, None).await;
+        assert!(r.header("content-type").unwrap().starts_with(kind), "{path}");
+        let csp = r.header("content-security-policy").unwrap();
+        assert!(csp.contains("script-src 'self'") && csp.contains("style-src 'self';"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline") && csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert_eq!(r.header("x-frame-options").as_deref(), Some("DENY"));
+        assert!(!r.body.is_empty());
+    }
+    // Every HTML page loads its script as a module from /ui/ and nothing inline.
+    for page in ["login", "setup", "account", "admin"] {
+        let html = String::from_utf8(t.call(get(&format!("/ui/{page}"))).await.body.to_vec()).unwrap();
+        assert!(html.contains(&format!("src=\"/ui/{page}.js\"")), "{page}");
+        assert!(!html.contains("style=\"") && !html.contains(" onclick"), "{page} has inline code or style");
+        for script in html.split("<script").skip(1) {
+            let body = script.split_once('>').unwrap().1;
+            assert!(body.trim_start().starts_with("</script>"), "{page}: inline script");
+        }
+    }
+    t.check(get("/ui/nope.js"), 404, Some(json!({"detail": "Not Found"}))).await;
+    t.check(get("/ui/..%2fCargo.toml"), 404, None).await;
+    let r = t.check(get("/ui"), 302, None).await;
+    assert_eq!(r.header("location").as_deref(), Some("/ui/account"));
+    // The API keeps the tutorial's policy.
+    let r = t.check(get("/health"), 200, None).await;
+    assert!(r.header("content-security-policy").unwrap().contains("'unsafe-inline'"));
+}
+
+#[tokio::test]
+async fn sign_in_returns_only_to_allowed_places() {
+    let t = TestServer::start_with(&["--redirect-allow", "app.example.com,*.corp.example"]).await;
+    for (rd, to) in [
+        ("/ui/admin", "/ui/admin"),
+        ("https://app.example.com/x?y=1", "https://app.example.com/x?y=1"),
+        ("https://wiki.corp.example/", "https://wiki.corp.example/"),
+        ("https://evil.example/", "/ui/account"),
+        ("//evil.example/", "/ui/account"),
+        ("https://app.example.com@evil.example/", "/ui/account"),
+        ("javascript:alert(1)", "/ui/account"),
+        ("", "/ui/account"),
+    ] {
+        let q = serde_urlencoded::to_string([("rd", rd)]).unwrap();
+        let r = t.check(get(&format!("/ui/next?{q}")), 302, None).await;
+        assert_eq!(r.header("location").as_deref(), Some(to), "rd={rd}");
+    }
+    let r = t.check(get("/ui/next"), 302, None).await;
+    assert_eq!(r.header("location").as_deref(), Some("/ui/account"));
+}
+
+#[tokio::test]
+async fn cookie_sessions_need_the_csrf_check_for_unsafe_requests() {
+    let t = TestServer::start().await;
+    t.register("alice").await;
+    let jar = sign_in(&t, "alice", "Firefox").await;
+    // Reading needs nothing more than the cookie.
+    let me = t.check(jar.send(get("/api/v1/users/me")), 200, None).await;
+    assert_eq!(me.json()["username"], "alice");
+    let update = || put_json("/api/v1/users/me", json!({"full_name": "Alice"}));
+    let refused = json!({"detail": "Cross-site request refused: send the X-CSRF-Token header from the csrf_token cookie"});
+    // No proof of origin, a foreign Origin, a cross-site fetch, a wrong token: 403.
+    t.check(jar.send(update()), 403, Some(refused.clone())).await;
+    t.check(jar.send(update()).header("origin", "https://evil.example"), 403, Some(refused.clone())).await;
+    t.check(jar.send(update()).header("sec-fetch-site", "cross-site"), 403, Some(refused.clone())).await;
+    t.check(jar.send(update()).header("x-csrf-token", "forged"), 403, Some(refused.clone())).await;
+    // A token from another session does not fit this one.
+    let other = sign_in(&t, "alice", "Chrome").await;
+    t.check(jar.send(update()).header("x-csrf-token", other.csrf.as_deref().unwrap()), 403, Some(refused))
+        .await;
+    // Our own pages: the CSRF header, or a same-origin Origin / Sec-Fetch-Site.
+    t.check(jar.page(update()), 200, None).await;
+    // (the test client addresses the server as https://localhost)
+    t.check(jar.send(update()).header("origin", "https://localhost"), 200, None).await;
+    t.check(jar.send(update()).header("origin", "https://localhost.evil.example"), 403, None).await;
+    t.check(jar.send(update()).header("sec-fetch-site", "same-origin"), 200, None).await;
+    // Bearer callers never need it (a browser does not attach headers by itself).
+    let token = t.login("alice").await["access_token"].as_str().unwrap().to_owned();
+    t.check(update().bearer(&token), 200, None).await;
+    // Refusals are audited.
+    let (_, admin) = t.as_role("root", Role::SuperAdmin).await;
+    t.server.as_ref().unwrap().auth().flush_audit().unwrap();
+    let log = t.check(get("/api/v1/admin/audit?event=unauthorized_access").bearer(&admin), 200, None).await;
+    let log = log.json();
+    let entries = log.as_array().unwrap();
+    assert!(entries.iter().any(|e| e["detail"].as_str().unwrap().contains("CSRF")), "{log}");
+}
+
+#[tokio::test]
+async fn sessions_are_listed_and_revoked_one_by_one_or_all_at_once() {
+    let t = TestServer::start().await;
+    t.register("alice").await;
+    let laptop = sign_in(&t, "alice", "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0").await;
+    t.advance(60);
+    let phone = sign_in(&t, "alice", "Mozilla/5.0 (iPhone) Safari/605.1").await;
+    t.advance(60);
+    let api = t.login("alice").await;
+    let list = t.check(phone.send(get("/api/v1/users/me/sessions")), 200, None).await.json();
+    let list = list.as_array().unwrap().clone();
+    assert_eq!(list.len(), 3, "{list:?}");
+    let current: Vec<&Value> = list.iter().filter(|s| s["current"] == true).collect();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0]["user_agent"], "Mozilla/5.0 (iPhone) Safari/605.1");
+    assert_eq!(current[0]["ip_address"], "127.0.0.1");
+    for s in &list {
+        for field in ["id", "created_at", "last_used_at", "expires_at"] {
+            assert!(s[field].is_string(), "{field} in {s}");
+        }
+    }
+    // Most recently used first: the token login, then the phone, then the laptop.
+    assert_eq!(list[1]["user_agent"], "Mozilla/5.0 (iPhone) Safari/605.1");
+    let laptop_id = list[2]["id"].as_str().unwrap().to_owned();
+
+    // A refresh counts as use and moves the laptop to the top.
+    t.advance(60);
+    let r = t.check(laptop.refresh_call().header("user-agent", "Firefox again"), 200, None).await;
+    let mut laptop = laptop.clone();
+    laptop.take(&r);
+    let list = t.check(phone.send(get("/api/v1/users/me/sessions")), 200, None).await.json();
+    assert_eq!(list[0]["id"], laptop_id.as_str());
+    assert_eq!(list[0]["user_agent"], "Firefox again");
+
+    // Revoking the laptop's session from the phone: its access token and refresh
+    // token stop working at once; the others keep working.
+    let path = format!("/api/v1/users/me/sessions/{laptop_id}");
+    t.check(phone.page(delete(&path)), 200, Some(json!({"detail": "Session revoked"}))).await;
+    t.check(laptop.send(get("/api/v1/users/me")), 401, Some(json!({"detail": "Token has been revoked"})))
+        .await;
+    t.check(laptop.refresh_call(), 401, None).await;
+    t.check(phone.send(get("/api/v1/users/me")), 200, None).await;
+    t.check(get("/api/v1/users/me").bearer(api["access_token"].as_str().unwrap()), 200, None).await;
+    t.check(phone.page(delete(&path)), 404, Some(json!({"detail": "Session not found"}))).await;
+    t.check(phone.page(delete("/api/v1/users/me/sessions/nope")), 404, None).await;
+    assert_eq!(
+        t.call(phone.send(get("/api/v1/users/me/sessions"))).await.json().as_array().unwrap().len(),
+        2
+    );
+
+    // Another user cannot revoke alice's sessions (the id is looked up under the caller).
+    let bob = t.user_token("bob").await;
+    let list = t.check(phone.send(get("/api/v1/users/me/sessions")), 200, None).await.json();
+    let phone_id = list.as_array().unwrap().iter().find(|s| s["current"] == true).unwrap()["id"].clone();
+    t.check(
+        delete(&format!("/api/v1/users/me/sessions/{}", phone_id.as_str().unwrap())).bearer(&bob),
+        404,
+        None,
+    )
+    .await;
+
+    // Sign out everywhere: every session and token of alice, and the cookies go.
+    let r = t
+        .check(
+            phone.page(delete("/api/v1/users/me/sessions")),
+            200,
+            Some(json!({"detail": "Signed out everywhere"})),
+        )
+        .await;
+    let cleared = r.header_all("set-cookie");
+    assert_eq!(cleared.len(), 3, "{cleared:?}");
+    assert!(cleared.iter().all(|c| c.contains("Max-Age=0")), "{cleared:?}");
+    t.check(phone.send(get("/api/v1/users/me")), 401, None).await;
+    t.check(get("/api/v1/users/me").bearer(api["access_token"].as_str().unwrap()), 401, None).await;
+    t.check(post_json("/api/v1/auth/refresh", json!({"refresh_token": api["refresh_token"]})), 401, None)
+        .await;
+    // API keys are not sessions.
+    t.check(get("/api/v1/users/me/sessions").header("x-api-key", "gh_whatever"), 401, None).await;
+}
+
+#[tokio::test]
+async fn cookie_sign_out_ends_the_session_and_clears_the_cookies() {
+    let t = TestServer::start().await;
+    t.register("alice").await;
+    let jar = sign_in(&t, "alice", "Firefox").await;
+    // The CSRF check applies to sign-out too (a forged sign-out is a nuisance).
+    t.check(jar.send(post_json("/api/v1/auth/logout", json!({})).raw(vec![])), 403, None).await;
+    let r = t
+        .check(
+            jar.page(post_json("/api/v1/auth/logout", json!({})).raw(vec![])),
+            200,
+            Some(json!({"detail": "Successfully logged out"})),
+        )
+        .await;
+    let mut after = jar.clone();
+    after.take(&r);
+    assert!(after.access.is_none() && after.csrf.is_none() && after.refresh.is_none());
+    // The old cookies are dead even if a copy was kept.
+    t.check(jar.send(get("/api/v1/users/me")), 401, None).await;
+    t.check(jar.refresh_call(), 401, None).await;
+    // The tutorial's Bearer logout still needs its refresh token in the body.
+    let pair = t.login("alice").await;
+    let token = pair["access_token"].as_str().unwrap();
+    let r = t.check(post_json("/api/v1/auth/logout", json!({})).bearer(token), 422, None).await;
+    assert_eq!(r.json()["detail"][0]["loc"], json!(["body", "refresh_token"]));
+    t.check(
+        post_json("/api/v1/auth/logout", json!({"refresh_token": pair["refresh_token"]})).bearer(token),
+        200,
+        None,
+    )
+    .await;
+    // ...and that session is gone from the list too.
+    let fresh = sign_in(&t, "alice", "Firefox").await;
+    let list = t.check(fresh.send(get("/api/v1/users/me/sessions")), 200, None).await.json();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+}
+
+#[tokio::test]
+async fn first_run_setup_creates_one_super_admin_with_the_code() {
+    let t = TestServer::start().await;
+    let code = t.server.as_ref().unwrap().setup_code().expect("a setup code while there is no admin");
+    assert!(code.len() == 14 && code.chars().filter(|c| *c == '-').count() == 2, "{code}");
+    t.check(get("/api/v1/setup"), 200, Some(json!({"setup_required": true}))).await;
+    let body = |code: &str, name: &str| json!({"code": code, "username": name, "email": format!("{name}@example.com"), "password": PASSWORD});
+    t.check(
+        post_json("/api/v1/setup", body("AAAA-BBBB-CCCC", "root")),
+        403,
+        Some(json!({"detail": "Invalid setup code"})),
+    )
+    .await;
+    let r = t.check(post_json("/api/v1/setup", json!({"code": code})), 422, None).await;
+    assert_eq!(r.json()["detail"].as_array().unwrap().len(), 3, "username, email, password missing");
+    let weak = json!({"code": code, "username": "root", "email": "root@example.com", "password": "short"});
+    t.check(post_json("/api/v1/setup", weak), 422, None).await;
+    // Lower case and without dashes works too (read off a console).
+    let typed = code.replace('-', "").to_lowercase();
+    let r = t.check(post_json("/api/v1/setup", body(&typed, "root")), 201, None).await;
+    assert_eq!(r.json()["role"], "super_admin");
+    assert_eq!(r.json()["username"], "root");
+    let mut jar = Jar::default();
+    jar.take(&r);
+    let me = t.check(jar.send(get("/api/v1/admin/dashboard")), 200, None).await.json();
+    assert_eq!(me["users_by_role"]["super_admin"], 1);
+    // Done: the code is gone, the endpoint says so, a second admin cannot be made.
+    assert_eq!(t.server.as_ref().unwrap().setup_code(), None);
+    t.check(get("/api/v1/setup"), 200, Some(json!({"setup_required": false}))).await;
+    t.check(
+        post_json("/api/v1/setup", body(&code, "root2")),
+        409,
+        Some(json!({"detail": "Setup is already complete"})),
+    )
+    .await;
+    t.server.as_ref().unwrap().auth().flush_audit().unwrap();
+    let log = t.check(jar.send(get("/api/v1/admin/audit?username=root")), 200, None).await.json();
+    let events: Vec<&str> = log.as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert!(events.contains(&"user_registered") && events.contains(&"login_success"), "{events:?}");
+}
+
+#[tokio::test]
+async fn setup_races_end_with_one_admin() {
+    let t = TestServer::start().await;
+    let code = t.server.as_ref().unwrap().setup_code().unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let c = t.client.clone();
+        let b = json!({"code": code, "username": format!("root{i}"), "email": format!("root{i}@example.com"), "password": PASSWORD});
+        tasks.push(tokio::spawn(async move { c.call(post_json("/api/v1/setup", b)).await.status }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, vec![201, 409, 409, 409, 409, 409]);
+    assert_eq!(t.server.as_ref().unwrap().auth().admin_count().unwrap(), 1);
+}
+
+#[tokio::test]
+async fn no_setup_code_once_an_admin_exists() {
+    let t = TestServer::start().await;
+    let code = t.server.as_ref().unwrap().setup_code().unwrap();
+    // An admin made some other way (the CLI) closes the setup at once...
+    t.create("root", Role::Admin);
+    let b = json!({"code": code, "username": "x", "email": "x@example.com", "password": PASSWORD});
+    t.check(post_json("/api/v1/setup", b), 409, Some(json!({"detail": "Setup is already complete"}))).await;
+    t.check(get("/api/v1/setup"), 200, Some(json!({"setup_required": false}))).await;
+    // ...and after a restart there is no code at all.
+    let data = t.dir.path().join("data");
+    let TestServer { server, dir, .. } = t;
+    server.unwrap().shutdown().await;
+    let again =
+        gatehouse::server::start(config(&data, &[]), gatehouse::clock::Clock::pinned(T0)).await.unwrap();
+    assert_eq!(again.setup_code(), None);
+    again.shutdown().await;
+    drop(dir);
+}
+
+#[tokio::test]
+async fn a_locked_account_says_when_to_retry() {
+    let t = TestServer::start().await;
+    t.register("alice").await;
+    let form = |pw: &str| post_form("/api/v1/auth/login", &[("username", "alice"), ("password", pw)]);
+    let wrong = json!({"detail": "Incorrect username or password"});
+    for _ in 0..4 {
+        let r = t.check(form("WrongPass123!"), 401, Some(wrong.clone())).await;
+        assert_eq!(r.header("retry-after"), None);
+    }
+    // The fifth failure locks it; that answer and every later one carry Retry-After.
+    let r = t.check(form("WrongPass123!"), 401, Some(wrong.clone())).await;
+    assert_eq!(r.header("retry-after").as_deref(), Some("1800"));
+    t.advance(600);
+    let r = t.check(form(PASSWORD), 401, Some(wrong.clone())).await;
+    assert_eq!(r.header("retry-after").as_deref(), Some("1200"));
+    let r = t
+        .check(post_form("/api/v1/auth/token", &[("username", "alice"), ("password", PASSWORD)]), 401, None)
+        .await;
+    assert_eq!(r.header("retry-after").as_deref(), Some("1200"));
+    assert_eq!(r.json()["error"], "invalid_grant");
+    // Unknown users never get one (nothing to reveal).
+    let r = t
+        .check(
+            post_form("/api/v1/auth/login", &[("username", "nobody"), ("password", PASSWORD)]),
+            401,
+            Some(wrong),
+        )
+        .await;
+    assert_eq!(r.header("retry-after"), None);
+    t.advance(1200);
+    t.check(form(PASSWORD), 200, None).await;
+}
+
+#[tokio::test]
+async fn the_dashboard_chart_counts_logins_per_hour_and_day() {
+    let t = TestServer::start().await;
+    t.as_role("root", Role::Admin).await;
+    t.register("alice").await;
+    let bad = || post_form("/api/v1/auth/token", &[("username", "alice"), ("password", "WrongPass123!")]);
+    t.check(bad(), 401, None).await;
+    t.check(bad(), 401, None).await;
+    t.login("alice").await;
+    // Two hours later, one more of each.
+    t.advance(2 * 3600);
+    t.check(bad(), 401, None).await;
+    t.login("alice").await;
+    let admin = t.login("root").await["access_token"].as_str().unwrap().to_owned();
+    t.server.as_ref().unwrap().auth().flush_audit().unwrap();
+    let day = t.check(get("/api/v1/admin/stats/logins?range=24h").bearer(&admin), 200, None).await.json();
+    assert_eq!(day["range"], "24h");
+    assert_eq!(day["bucket_seconds"], 3600);
+    let b = day["buckets"].as_array().unwrap();
+    assert_eq!(b.len(), 24);
+    // T0 is midnight; now is 02:00. root's login + alice's first ones at 00:00.
+    assert_eq!(b[21], json!({"start": "2026-01-01T00:00:00.000000Z", "success": 2, "failure": 2}));
+    assert_eq!(b[22]["success"], 0);
+    assert_eq!(b[23], json!({"start": "2026-01-01T02:00:00.000000Z", "success": 2, "failure": 1}));
+    let month = t.check(get("/api/v1/admin/stats/logins?range=30d").bearer(&admin), 200, None).await.json();
+    let b = month["buckets"].as_array().unwrap();
+    assert_eq!((b.len(), month["bucket_seconds"].clone()), (30, json!(86400)));
+    assert_eq!(b[29], json!({"start": "2026-01-01T00:00:00.000000Z", "success": 4, "failure": 3}));
+    assert_eq!(b[0]["start"], "2025-12-03T00:00:00.000000Z");
+    t.check(get("/api/v1/admin/stats/logins?range=1y").bearer(&admin), 422, None).await;
+    let user = t.login("alice").await["access_token"].as_str().unwrap().to_owned();
+    t.check(get("/api/v1/admin/stats/logins").bearer(&user), 403, None).await;
+}
+
+#[tokio::test]
+async fn forward_auth_sends_browsers_to_the_login_page() {
+    let t = TestServer::start_with(&["--redirect-allow", "app.example.com"]).await;
+    let issuer = t.check(get("/.well-known/oauth-authorization-server"), 200, None).await.json()["issuer"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let browser = |c: Call| c.header("accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8");
+    let traefik = |c: Call| {
+        c.header("x-forwarded-proto", "https")
+            .header("x-forwarded-host", "app.example.com")
+            .header("x-forwarded-uri", "/reports?q=1&y=2")
+    };
+    let want = format!("{issuer}/ui/login?rd=https%3A%2F%2Fapp.example.com%2Freports%3Fq%3D1%26y%3D2");
+    let r = t.check(browser(traefik(get("/api/v1/auth/verify"))), 302, None).await;
+    assert_eq!(r.header("location").as_deref(), Some(want.as_str()));
+    assert_eq!(r.json()["login_url"], want.as_str());
+    // nginx: X-Original-URL, and ?redirect=401 because auth_request only passes 401/403 on.
+    let nginx = browser(get("/api/v1/auth/verify?redirect=401"))
+        .header("x-original-url", "https://app.example.com/reports?q=1&y=2");
+    let r = t.check(nginx, 401, None).await;
+    assert_eq!(r.header("location").as_deref(), Some(want.as_str()));
+    assert_eq!(r.header("www-authenticate").as_deref(), Some("Bearer"));
+    // Not a browser, not an allowed host, no original URL: a plain 401.
+    t.check(traefik(get("/api/v1/auth/verify")), 401, Some(json!({"detail": "Not authenticated"}))).await;
+    let evil = browser(get("/api/v1/auth/verify")).header("x-original-url", "https://evil.example/");
+    t.check(evil, 401, Some(json!({"detail": "Not authenticated"}))).await;
+    t.check(browser(get("/api/v1/auth/verify")), 401, None).await;
+    // An expired or revoked cookie is as good as none: back to the login page.
+    t.register("alice").await;
+    let jar = sign_in(&t, "alice", "Firefox").await;
+    let r = t.check(jar.send(browser(traefik(get("/api/v1/auth/verify")))), 200, None).await;
+    assert_eq!(r.header("x-auth-user").as_deref(), Some("alice"));
+    t.advance(31 * 60);
+    let r = t.check(jar.send(browser(traefik(get("/api/v1/auth/verify")))), 302, None).await;
+    assert_eq!(r.header("location").as_deref(), Some(want.as_str()));
+    // A role demand that fails stays a 403 (signing in again would not help).
+    let jar = sign_in(&t, "alice", "Firefox").await;
+    t.check(jar.send(browser(traefik(get("/api/v1/auth/verify?role=admin")))), 403, None).await;
+}
