@@ -107,8 +107,16 @@ printf '%s\n' "$ADMIN_PW" | "$BIN" --log-format text user add admin --email admi
   --role admin --password-stdin --data-dir "$D" --scrypt-log-n 4 --scrypt-p 1 \
   >"$WORK/user-add.log" 2>&1 || die "gatehouse user add admin" "$(cat "$WORK/user-add.log")"
 
+# Two free ports for nginx, chosen first: gatehouse must allow the proxy's address
+# as a place to send a browser back to after signing in.
+read -r PROXY_PORT UPSTREAM_PORT < <(python3 -c '
+import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*(x.getsockname()[1] for x in s))
+')
 "$BIN" --log-format text serve --data-dir "$D" --listen 127.0.0.1:0 --ready-file "$D/ready" \
-  --scrypt-log-n 4 --scrypt-p 1 --hash-memory-mib 1 \
+  --scrypt-log-n 4 --scrypt-p 1 --hash-memory-mib 1 --redirect-allow "127.0.0.1:$PROXY_PORT" \
   --login-rate-limit off --register-rate-limit off --api-rate-limit off \
   </dev/null >"$WORK/gatehouse.log" 2>&1 &
 GH_PID=$!
@@ -127,13 +135,7 @@ API=$GH/api/v1
 gh() { curl -sS --max-time 10 --cacert "$CA" --resolve "localhost:$GH_PORT:127.0.0.1" "$@"; }
 
 # ---------------------------------------------------------------------------
-# nginx: two free ports, one configuration, every path inside $WORK.
-read -r PROXY_PORT UPSTREAM_PORT < <(python3 -c '
-import socket
-s = [socket.socket() for _ in range(2)]
-for x in s: x.bind(("127.0.0.1", 0))
-print(*(x.getsockname()[1] for x in s))
-')
+# nginx: one configuration, every path inside $WORK.
 mkdir -p "$WORK/nginx-tmp"
 # Temp-path directives exist only for the modules nginx was built with.
 TEMP_MODULES=client_body
@@ -372,6 +374,52 @@ expect_pass "admin area, admin token plus spoofed X-Auth-User: upstream sees adm
 expect_refused "scope area (?scope=users:read) as alice: 403" 403 /reports/ -H "Authorization: Bearer $ALICE"
 expect_refused "scope area with the admin's profile:read-only key: 403" 403 /reports/ -H "X-API-Key: $NARROW_KEY"
 expect_pass "scope area as the admin: 200" "$ADMIN_SEES" /reports/ -H "Authorization: Bearer $ADMIN"
+
+# The browser round trip: no session -> gatehouse's login page -> sign in -> back.
+APP_URL="http://127.0.0.1:$PROXY_PORT/private/page?x=1&y=two"
+code=$(curl -sS --max-time 10 -o "$WORK/body" -D "$WORK/headers" -w '%{http_code}' \
+  -H 'Accept: text/html,application/xhtml+xml' "$APP_URL") || code=curl-failed
+LOCATION=$(tr -d '\r' <"$WORK/headers" | sed -nE 's/^[Ll]ocation: *//p')
+WANT_LOGIN="$GH/ui/login?rd=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$APP_URL")"
+if [ "$code" = 302 ] && [ "$LOCATION" = "$WANT_LOGIN" ]; then
+  ok "a browser without a session is sent to gatehouse's login page with rd= the page it asked for"
+else
+  not_ok "a browser without a session is sent to the login page" "status $code, Location: $LOCATION"$'\n'"want: $WANT_LOGIN"
+fi
+code=$(curl -sS --max-time 10 -o "$WORK/body" -D "$WORK/headers" -w '%{http_code}' "$APP_URL") || code=curl-failed
+if [ "$code" = 401 ] && tr -d '\r' <"$WORK/headers" | grep -qi '^www-authenticate: Bearer' &&
+  ! tr -d '\r' <"$WORK/headers" | grep -qi '^location:'; then
+  ok "an API client (no Accept: text/html) still gets 401 with WWW-Authenticate, no redirect"
+else
+  not_ok "an API client still gets a plain 401" "status $code: $(cat "$WORK/headers")"
+fi
+code=$(gh -o "$WORK/login.html" -w '%{http_code}' "$LOCATION") || code=curl-failed
+if [ "$code" = 200 ] && grep -q '/ui/login.js' "$WORK/login.html"; then
+  ok "the login page it points to is served"
+else
+  not_ok "the login page it points to is served" "status $code"
+fi
+RD=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.parse_qs(urllib.parse.urlsplit(sys.argv[1]).query)["rd"][0])' "$LOCATION")
+api 200 "$WORK/login2.json" "sign in as alice on the login page" -D "$WORK/login2-headers" -X POST "$API/auth/login" \
+  -H "Origin: $GH" --data-urlencode username=alice --data-urlencode "password=$ALICE_PW"
+BROWSER_COOKIE=$(tr -d '\r' <"$WORK/login2-headers" | sed -nE 's/^[Ss]et-[Cc]ookie: *(access_token=[^;]*).*/\1/p')
+code=$(gh -o /dev/null -D "$WORK/next-headers" -w '%{http_code}' -G "$GH/ui/next" --data-urlencode "rd=$RD") || code=curl-failed
+BACK=$(tr -d '\r' <"$WORK/next-headers" | sed -nE 's/^[Ll]ocation: *//p')
+if [ "$code" = 302 ] && [ "$BACK" = "$APP_URL" ]; then
+  ok "after signing in, the login page sends the browser back to the page it asked for"
+else
+  not_ok "after signing in, back to the page" "status $code, Location: $BACK, want $APP_URL"
+fi
+expect_pass "...which now opens with alice's identity" "$ALICE_SEES" "/private/page?x=1&y=two" \
+  -H 'Accept: text/html' -H "Cookie: $BROWSER_COOKIE"
+code=$(gh -o /dev/null -D "$WORK/next-headers" -w '%{http_code}' -G "$GH/ui/next" \
+  --data-urlencode "rd=https://evil.example/phish") || code=curl-failed
+BACK=$(tr -d '\r' <"$WORK/next-headers" | sed -nE 's/^[Ll]ocation: *//p')
+if [ "$code" = 302 ] && [ "$BACK" = "/ui/account" ]; then
+  ok "a sign-in never sends the browser to a host outside --redirect-allow"
+else
+  not_ok "no open redirect" "status $code, Location: $BACK"
+fi
 
 # Logout revokes alice's access token: the proxy refuses it on the next request.
 code=$(gh -o "$WORK/logout.json" -w '%{http_code}' -X POST "$API/auth/logout" -H "Authorization: Bearer $ALICE" \
