@@ -490,6 +490,29 @@ mod tests {
     }
 
     #[test]
+    fn redirect_hosts_and_cookie_domain_are_checked() {
+        let c = Config::from_args(&args(&[
+            "--redirect-allow",
+            "Tool.Example.com,tools.example.com:8080",
+            "--redirect-allow",
+            "*.corp.example",
+            "--cookie-domain",
+            ".Example.com",
+        ]))
+        .unwrap();
+        assert_eq!(c.redirect_allow, ["tool.example.com", "tools.example.com:8080", "*.corp.example"]);
+        assert_eq!(c.cookie_domain.as_deref(), Some("example.com"));
+        for bad in ["https://tool.example.com", "tool.example.com/x", "tool.example.com:http", "a b"] {
+            let e = Config::from_args(&args(&["--redirect-allow", bad])).unwrap_err().to_string();
+            assert!(e.contains("--redirect-allow"), "{bad}: {e}");
+        }
+        for bad in ["*.example.com", "127.0.0.1", "example.com/x", ""] {
+            let e = Config::from_args(&args(&["--cookie-domain", bad])).unwrap_err().to_string();
+            assert!(e.contains("--cookie-domain"), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
     fn rates() {
         assert_eq!(Rate::parse("off").unwrap(), None);
         assert_eq!(Rate::parse("100/minute").unwrap().map(|r| r.count), Some(100));

@@ -76,7 +76,9 @@ export async function api(method, path, body, { form = false, noRefresh = false 
     }
     if (res.status === 401 && !skip) {
       if (attempt === 0 && (gen !== generation || (await refresh()))) continue;
-      return toLogin('expired');
+      // "Expired" only if there was a session (its CSRF cookie outlives the
+      // access cookie); a first visit just goes to the sign-in page.
+      return toLogin(cookie('csrf_token') ? 'expired' : '');
     }
     return { status: res.status, data: await parse(res), headers: res.headers };
   }

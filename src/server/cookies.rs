@@ -163,3 +163,15 @@ fn origin_of(url: &str) -> Option<&str> {
     let end = rest.find('/').map_or(url.len(), |i| scheme.len() + 3 + i);
     url.get(..end)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_of_a_url() {
+        assert_eq!(origin_of("https://auth.example.com"), Some("https://auth.example.com"));
+        assert_eq!(origin_of("https://auth.example.com:8443/x/y"), Some("https://auth.example.com:8443"));
+        assert_eq!(origin_of("not a url"), None);
+    }
+}
