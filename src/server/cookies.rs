@@ -143,6 +143,20 @@ pub fn same_site_or_token(state: &AppState, head: &Parts, access_jti: &str) -> R
     }
 }
 
+/// Refuses a sign-in that a browser says another site started (`Sec-Fetch-Site:
+/// cross-site`, and no allowed CORS origin): otherwise a hostile page could sign a
+/// visitor into an account of its choosing ("login CSRF"). Clients that are not
+/// browsers send no such header and are unaffected.
+pub fn not_cross_site(state: &AppState, head: &Parts) -> Result<(), ApiError> {
+    let site = head.headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    let origin = head.headers.get(ORIGIN).and_then(|v| v.to_str().ok());
+    match (site, origin) {
+        (Some("cross-site"), Some(o)) if state.cors.allows(o) => Ok(()),
+        (Some("cross-site"), _) => Err(ApiError::CrossSite),
+        _ => Ok(()),
+    }
+}
+
 /// `origin` is this server: the scheme and host the request was sent to, or the issuer.
 fn own_origin(state: &AppState, head: &Parts, origin: &str) -> bool {
     let host = head

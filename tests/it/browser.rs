@@ -176,6 +176,34 @@ async fn cookie_sessions_need_the_csrf_check_for_unsafe_requests() {
 }
 
 #[tokio::test]
+async fn another_site_cannot_sign_a_browser_in() {
+    let t = TestServer::start_with(&["--cors-origin", "https://app.example.com"]).await;
+    t.register("mallory").await;
+    let form = || post_form("/api/v1/auth/login", &[("username", "mallory"), ("password", PASSWORD)]);
+    let r = t
+        .check(
+            form().header("sec-fetch-site", "cross-site").header("origin", "https://evil.example"),
+            403,
+            None,
+        )
+        .await;
+    assert!(r.header_all("set-cookie").is_empty());
+    t.check(form().header("sec-fetch-site", "cross-site"), 403, None).await;
+    // Our pages, an allowed CORS origin, and non-browser clients sign in as before.
+    t.check(form().header("sec-fetch-site", "same-origin"), 200, None).await;
+    t.check(
+        form().header("sec-fetch-site", "cross-site").header("origin", "https://app.example.com"),
+        200,
+        None,
+    )
+    .await;
+    t.check(form(), 200, None).await;
+    let code = t.server.as_ref().unwrap().setup_code().unwrap();
+    let b = json!({"code": code, "username": "root", "email": "root@example.com", "password": PASSWORD});
+    t.check(post_json("/api/v1/setup", b).header("sec-fetch-site", "cross-site"), 403, None).await;
+}
+
+#[tokio::test]
 async fn sessions_are_listed_and_revoked_one_by_one_or_all_at_once() {
     let t = TestServer::start().await;
     t.register("alice").await;

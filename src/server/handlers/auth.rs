@@ -97,6 +97,7 @@ pub async fn token(state: &AppState, req: Req) -> Result<Response<Body>, ApiErro
 /// cookies (the refresh cookie only on the refresh path) instead of the body, with
 /// the CSRF cookie the pages echo (see `server::cookies`).
 pub async fn login(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
+    cookies::not_cross_site(state, &req.head)?;
     let ctx = req.ctx();
     let (username, password, scopes) = match grant(&req, false)? {
         Grant::Password { username, password, scopes } => (username, password, scopes),

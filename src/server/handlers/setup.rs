@@ -33,6 +33,7 @@ fn normalise(code: &str) -> String {
 /// POST `{code, username, email, password, full_name?}` → 201 UserResponse with the
 /// session cookies set.
 pub async fn create(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
+    cookies::not_cross_site(state, &req.head)?;
     let ctx = req.ctx();
     let mut f = Fields::new(json_object(&req.head, &req.body)?);
     let code = f.required("code");
