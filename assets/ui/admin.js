@@ -77,8 +77,8 @@ const usersMsg = $('users-msg');
 async function loadUsers() {
   $('users-prev').disabled = $('users-next').disabled = true;
   const res = users.q
-    ? await api('GET', '/admin/users/search?q=' + encodeURIComponent(users.q) + '&limit=' + PAGE)
-    : await api('GET', `/admin/users?skip=${users.skip}&limit=${PAGE}`);
+    ? await api('GET', '/admin/users/search?include=status&q=' + encodeURIComponent(users.q) + '&limit=' + PAGE)
+    : await api('GET', `/admin/users?include=status&skip=${users.skip}&limit=${PAGE}`);
   if (res.status !== 200) {
     showMessage(usersMsg, errorText(res), 'error');
     return updateUsersPager();
@@ -122,23 +122,32 @@ $('user-search-clear').addEventListener('click', () => {
 });
 
 function userRow(u) {
-  const sel = el('select', { id: 'role-' + u.id, name: 'role' },
-    ROLES.map((r) => el('option', { value: r, selected: r === u.role }, r)));
   const self = me && me.id === u.id;
-  const tr = row([
-    el('th', { scope: 'row' }, el('span', { class: 'uname' }, u.username), el('br'), el('span', { class: 'hint' }, u.email)),
-    el('td', null, el('div', { class: 'inline' },
+  // What the server allows: nobody changes their own role or status here (the
+  // operator CLI does), only a super_admin touches a super_admin, and nobody is
+  // made super_admin over the API.
+  const untouchable = self || (u.role === 'super_admin' && me && me.role !== 'super_admin');
+  const sel = el('select', { id: 'role-' + u.id, name: 'role' },
+    ROLES.filter((r) => r !== 'super_admin' || u.role === 'super_admin')
+      .map((r) => el('option', { value: r, selected: r === u.role, disabled: r === 'super_admin' }, r)));
+  const roleCell = untouchable || u.role === 'super_admin'
+    ? el('span', { class: 'tag' }, u.role, self ? ' (you)' : '')
+    : el('div', { class: 'inline' },
       el('label', { for: 'role-' + u.id, class: 'visually-hidden' }, 'Role for ' + u.username),
       sel,
-      el('button', { type: 'button', id: 'save-role-' + u.id, onclick: act('Save role') }, 'Save'))),
+      el('button', { type: 'button', id: 'save-role-' + u.id, onclick: act('Save role') }, 'Save'));
+  const tr = row([
+    el('th', { scope: 'row' }, el('span', { class: 'uname' }, u.username), el('br'), el('span', { class: 'hint' }, u.email)),
+    el('td', null, roleCell),
     el('td', null, status(u)),
     el('td', null, timeEl(u.created_at, '', { dateStyle: 'medium' })),
-    el('td', { class: 'row-actions' },
+    el('td', { class: 'row-actions' }, untouchable ? null : [
       u.is_active
         ? el('button', { type: 'button', id: 'deactivate-' + u.id, class: 'danger', onclick: act('Deactivate') }, 'Deactivate')
         : el('button', { type: 'button', id: 'reactivate-' + u.id, onclick: act('Reactivate') }, 'Reactivate'),
       canUnlock(u) ? el('button', { type: 'button', id: 'unlock-' + u.id, class: 'secondary', onclick: act('Unlock') }, 'Unlock') : null,
-      el('button', { type: 'button', id: 'revoke-sessions-' + u.id, class: 'secondary', onclick: act('Revoke sessions') }, 'Revoke sessions')),
+      el('button', { type: 'button', id: 'revoke-sessions-' + u.id, class: 'secondary', onclick: act('Revoke sessions') }, 'Revoke sessions'),
+    ]),
   ], { id: 'user-' + u.id, 'data-username': u.username, class: self ? 'current' : null });
 
   function act(what) {
@@ -158,7 +167,9 @@ function userRow(u) {
       }[what];
       showMessage(usersMsg, done, 'success');
       if (res.data && res.data.id === u.id) {
-        const fresh = userRow(res.data);
+        // Action replies are the tutorial's UserResponse: keep the sign-in state we had.
+        const cleared = what === 'Unlock' ? { locked_until: null, failed_login_attempts: 0 } : {};
+        const fresh = userRow({ ...u, ...res.data, ...cleared });
         tr.replaceWith(fresh);
         const again = document.getElementById(btn.id) || fresh.querySelector('.row-actions button');
         if (again) again.focus();
@@ -171,7 +182,6 @@ function userRow(u) {
 
 // The server may or may not report lockouts; without the fields, always offer Unlock.
 function canUnlock(u) {
-  if (!('locked_until' in u) && !('failed_login_attempts' in u)) return true;
   return !!u.locked_until || u.failed_login_attempts > 0;
 }
 

@@ -1,14 +1,33 @@
-import { api, $, showMessage, retryAfter, busy } from './common.js';
+import { api, $, cookie, showMessage, retryAfter, busy } from './common.js';
 
 const params = new URLSearchParams(location.search);
 const rd = params.get('rd');
 const REASONS = {
   'password-changed': ['Your password was changed. Sign in with your new password.', 'success'],
   'signed-out': ['You have been signed out.', 'success'],
-  expired: ['Your session has expired. Please sign in again.', 'info'],
+  expired: ['Your session has ended. Please sign in again.', 'info'],
 };
 const reason = REASONS[params.get('reason')];
 if (reason) showMessage('notice', reason[0], reason[1]);
+
+// Already signed in? Go straight on. A tool behind forward auth sends people here
+// when its request came without the session cookie (SameSite=Strict cookies stay
+// behind when a link on another site is followed); a navigation started from this
+// page carries them. Guard against a loop if the tool still does not get them.
+if (!reason && cookie('csrf_token')) {
+  api('GET', '/users/me', null, { noRefresh: true }).then((res) => {
+    if (res.status !== 200 || !res.data) return;
+    const key = 'gatehouse-forwarded:' + (rd || '');
+    const last = Number(sessionStorage.getItem(key) || 0);
+    if (Date.now() - last < 15000) {
+      showMessage('notice', 'You are signed in as ' + res.data.username + ', but the page you came from did not'
+        + ' receive the session. Its operator may need gatehouse\'s --cookie-domain setting.', 'error');
+      return;
+    }
+    sessionStorage.setItem(key, String(Date.now()));
+    location.assign(rd ? '/ui/next?rd=' + encodeURIComponent(rd) : '/ui/next');
+  });
+}
 
 api('GET', '/setup').then((res) => {
   if (res.status === 200 && res.data && res.data.setup_required) $('setup-link-wrap').hidden = false;

@@ -27,6 +27,7 @@ fn setup() -> &'static (Keyring, String) {
             role: Some("user".into()),
             scopes: Some(vec!["profile:read".into()]),
             ver: Some(0),
+            sid: Some("s".into()),
         };
         let token = keys.sign(&claims).expect("sign");
         (keys, token)

@@ -508,3 +508,38 @@ async fn forward_auth_sends_browsers_to_the_login_page() {
     let jar = sign_in(&t, "alice", "Firefox").await;
     t.check(jar.send(browser(traefik(get("/api/v1/auth/verify?role=admin")))), 403, None).await;
 }
+
+#[tokio::test]
+async fn admin_listings_show_sign_in_state_only_when_asked() {
+    let t = TestServer::start().await;
+    let (_, admin) = t.as_role("root", Role::Admin).await;
+    t.register("alice").await;
+    let wrong = || post_form("/api/v1/auth/token", &[("username", "alice"), ("password", "WrongPass123!")]);
+    for _ in 0..5 {
+        t.check(wrong(), 401, None).await;
+    }
+    // The tutorial's shape, exactly, without ?include=status.
+    let plain = t.check(get("/api/v1/admin/users").bearer(&admin), 200, None).await.json();
+    let keys: Vec<&String> = plain[1].as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        ["created_at", "email", "full_name", "id", "is_active", "is_verified", "role", "username"]
+            .iter()
+            .collect::<Vec<_>>()
+    );
+    let full = t.check(get("/api/v1/admin/users?include=status").bearer(&admin), 200, None).await.json();
+    let alice = &full[1];
+    assert_eq!(alice["username"], "alice");
+    assert_eq!(alice["failed_login_attempts"], 5);
+    assert_eq!(alice["locked_until"], "2026-01-01T00:30:00.000000Z");
+    assert_eq!(alice["last_login"], Value::Null);
+    assert_eq!(full[0]["last_login"], "2026-01-01T00:00:00.000000Z");
+    let found =
+        t.check(get("/api/v1/admin/users/search?q=al&include=status").bearer(&admin), 200, None).await.json();
+    assert_eq!(found[0]["failed_login_attempts"], 5);
+    // Once the lock has run out it is no longer reported.
+    t.advance(31 * 60);
+    let admin = t.login("root").await["access_token"].as_str().unwrap().to_owned();
+    let full = t.check(get("/api/v1/admin/users?include=status").bearer(&admin), 200, None).await.json();
+    assert_eq!(full[1]["locked_until"], Value::Null);
+}

@@ -3,20 +3,37 @@
 //! already checked the caller's role, permission and scope.
 
 use super::UserResponse;
+use crate::clock::rfc3339;
 use crate::domain::admin::MAX_PAGE;
 use crate::server::error::{ApiError, Invalid};
 use crate::server::extract::{json_object, query, query_int, query_param};
 use crate::server::respond::{json, Body};
 use crate::server::router::Req;
 use crate::server::state::AppState;
-use crate::store::records::{AuditEvent, Role};
+use crate::store::records::{AuditEvent, Role, User};
 use crate::store::AuditQuery;
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-fn users_json(users: &[crate::store::records::User]) -> Vec<UserResponse> {
-    users.iter().map(UserResponse::from).collect()
+/// Users in an admin listing: the tutorial's UserResponse, plus, when asked for
+/// with `?include=status` (the admin page does), the sign-in state an admin acts
+/// on: `last_login`, `locked_until` (while locked), `failed_login_attempts`.
+/// Tutorial clients never ask, so they get exactly the tutorial's fields.
+fn users_json(users: &[User], q: &[(String, String)], now: i64) -> Vec<Value> {
+    let with_status = query_param(q, "include").is_some_and(|v| v.split(',').any(|p| p.trim() == "status"));
+    users
+        .iter()
+        .map(|u| {
+            let mut v = serde_json::to_value(UserResponse::from(u)).unwrap_or_default();
+            if let (true, Some(o)) = (with_status, v.as_object_mut()) {
+                o.insert("last_login".into(), json!(u.last_login.map(rfc3339)));
+                o.insert("locked_until".into(), json!(u.locked_until.filter(|t| *t > now).map(rfc3339)));
+                o.insert("failed_login_attempts".into(), json!(u.failed_logins));
+            }
+            v
+        })
+        .collect()
 }
 
 /// `{user_id}` as an integer, or FastAPI's 422.
@@ -39,7 +56,7 @@ pub fn list(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
         (s, l) => return Err(ApiError::Validation(s.err().into_iter().chain(l.err()).collect())),
     };
     let users = state.auth.list_users(skip.unsigned_abs(), limit.unsigned_abs())?;
-    Ok(json(StatusCode::OK, &users_json(&users)))
+    Ok(json(StatusCode::OK, &users_json(&users, &q, state.auth.clock().now_micros())))
 }
 
 /// GET /users/search?q=prefix&limit: username or email prefix.
@@ -55,7 +72,7 @@ pub fn search(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
         }]));
     };
     let users = state.auth.search_users(&prefix, limit.unsigned_abs())?;
-    Ok(json(StatusCode::OK, &users_json(&users)))
+    Ok(json(StatusCode::OK, &users_json(&users, &q, state.auth.clock().now_micros())))
 }
 
 /// `new_role` from the query string (the tutorial) or a JSON body `{"new_role": ...}`.
