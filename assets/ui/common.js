@@ -33,16 +33,26 @@ function send(method, url, body, form) {
   return fetch(url, { method, headers, body: payload, credentials: 'same-origin', cache: 'no-store' });
 }
 
-// One refresh at a time: parallel 401s share it (a second use of the same
-// refresh token would count as reuse and revoke every session).
+// One refresh at a time, across tabs too: a second use of the same refresh token
+// counts as reuse and revokes every session. Parallel 401s in this tab share one
+// refresh; other tabs wait on a Web Lock, and whoever gets it first refreshes.
+// The csrf_token cookie changes with every refresh, so a caller that sees it
+// differ from what its failed request carried knows someone else has refreshed
+// already and only retries.
 let refreshing = null;
-let generation = 0;
-function refresh() {
+export function refreshSession(csrfSeen = cookie('csrf_token')) {
   if (!refreshing) {
-    refreshing = send('POST', API + '/auth/refresh')
-      .then((r) => { if (r.ok) generation++; return r.ok; })
-      .catch(() => false)
-      .finally(() => { refreshing = null; });
+    const run = async () => {
+      if (cookie('csrf_token') !== csrfSeen) return true;
+      try {
+        const r = await send('POST', API + '/auth/refresh');
+        return r.ok;
+      } catch {
+        return false;
+      }
+    };
+    const locked = navigator.locks ? navigator.locks.request('gatehouse-refresh', run) : run();
+    refreshing = locked.finally(() => { refreshing = null; });
   }
   return refreshing;
 }
@@ -67,7 +77,7 @@ export async function api(method, path, body, { form = false, noRefresh = false 
   const url = path.startsWith('/api/') ? path : API + path;
   const skip = noRefresh || NO_REFRESH.test(url);
   for (let attempt = 0; ; attempt++) {
-    const gen = generation;
+    const csrfSent = cookie('csrf_token');
     let res;
     try {
       res = await send(method, url, body, form);
@@ -75,7 +85,7 @@ export async function api(method, path, body, { form = false, noRefresh = false 
       return { status: 0, data: { detail: 'Could not reach the server. Check your connection and try again.' }, headers: new Headers() };
     }
     if (res.status === 401 && !skip) {
-      if (attempt === 0 && (gen !== generation || (await refresh()))) continue;
+      if (attempt === 0 && (await refreshSession(csrfSent))) continue;
       // "Expired" only if there was a session (its CSRF cookie outlives the
       // access cookie); a first visit just goes to the sign-in page.
       return toLogin(cookie('csrf_token') ? 'expired' : '');

@@ -1,4 +1,4 @@
-import { api, $, cookie, showMessage, retryAfter, busy } from './common.js';
+import { api, $, cookie, refreshSession, showMessage, retryAfter, busy } from './common.js';
 
 const params = new URLSearchParams(location.search);
 const rd = params.get('rd');
@@ -15,7 +15,10 @@ if (reason) showMessage('notice', reason[0], reason[1]);
 // behind when a link on another site is followed); a navigation started from this
 // page carries them. Guard against a loop if the tool still does not get them.
 if (!reason && cookie('csrf_token')) {
-  api('GET', '/users/me', null, { noRefresh: true }).then((res) => {
+  (async () => {
+    let res = await api('GET', '/users/me', null, { noRefresh: true });
+    // The access cookie lasts minutes, the refresh cookie days.
+    if (res.status === 401 && (await refreshSession())) res = await api('GET', '/users/me', null, { noRefresh: true });
     if (res.status !== 200 || !res.data) return;
     const key = 'gatehouse-forwarded:' + (rd || '');
     const last = Number(sessionStorage.getItem(key) || 0);
@@ -26,7 +29,7 @@ if (!reason && cookie('csrf_token')) {
     }
     sessionStorage.setItem(key, String(Date.now()));
     location.assign(rd ? '/ui/next?rd=' + encodeURIComponent(rd) : '/ui/next');
-  });
+  })();
 }
 
 api('GET', '/setup').then((res) => {

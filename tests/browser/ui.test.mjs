@@ -957,6 +957,41 @@ async function main() {
     await pageP.locator('#audit-body tr').first().waitFor();
     await noHorizontalScroll(pageP, 'admin');
   });
+
+  // ------------------------------------------------------------------ 13
+  await step('two tabs renew an expired session once, not twice', async () => {
+    // Both tabs find the access cookie gone (as after its 30 minutes) and need the
+    // refresh cookie at the same moment. Presenting one refresh token twice is
+    // reuse, which revokes every session; the pages must take turns.
+    const ctxT = await newContext('T');
+    const first = await ctxT.newPage();
+    current = first;
+    await first.goto(`${gh}/ui/login`);
+    await signIn(first, CAROL, CAROL.password);
+    await waitForPath(first, '/ui/account');
+    await ctxT.clearCookies({ name: 'access_token' });
+    const second = await ctxT.newPage();
+    await Promise.all([first.reload(), second.goto(`${gh}/ui/account`)]);
+    for (const page of [first, second]) {
+      await waitForPath(page, '/ui/account');
+      await waitForText(page.locator('#profile-username'), new RegExp(`^${CAROL.username}$`));
+    }
+    // Still one live session, and it still works after both tabs are done.
+    await first.reload();
+    await waitForText(first.locator('#profile-username'), new RegExp(`^${CAROL.username}$`));
+    const rows = await first.locator('#sessions-body tr').count();
+    assert.ok(rows >= 1, 'the session list is shown');
+    const login = await ghRequest('POST', '/api/v1/auth/token', {
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username: ADMIN.username, password: ADMIN_PW2 }).toString(),
+    });
+    assert.equal(login.status, 200, 'the admin signs in for the audit check');
+    const reuse = await ghRequest('GET', '/api/v1/admin/audit?event=token_reuse_detected', {
+      headers: { authorization: `Bearer ${login.json.access_token}` },
+    });
+    assert.equal(reuse.status, 200);
+    assert.deepEqual(reuse.json, [], 'no refresh token was presented twice');
+  }, { allow: [[401, '/api/v1/users/me'], [401, '/api/v1/api-keys'], [401, '/api/v1/users/me/sessions']] });
 }
 
 let failed = false;
