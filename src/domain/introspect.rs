@@ -45,6 +45,10 @@ impl Auth {
                 let key = sha256(claims.jti.as_bytes());
                 let found = self.store.read(|r| {
                     let Some(s) = r.refresh(&key)? else { return Ok::<_, Error>(None) };
+                    // A revoked session refuses its whole family (as refresh does).
+                    if r.session(s.user_id, &s.family)?.is_some_and(|row| row.revoked) {
+                        return Ok(None);
+                    }
                     Ok(r.user(s.user_id)?.map(|u| (s, u)))
                 })?;
                 Ok(found

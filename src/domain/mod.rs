@@ -13,6 +13,7 @@ pub mod counters;
 pub mod introspect;
 pub mod keys;
 pub mod operator;
+pub mod phantom;
 pub mod roles;
 pub mod sessions;
 pub mod users;
@@ -133,6 +134,8 @@ pub struct Auth {
     audit_queue: Mutex<audit::AuditQueue>,
     /// Event counters for metrics.
     counters: counters::Counters,
+    /// Failed logins for names without a usable account (see [`phantom`]).
+    phantom: phantom::PhantomLocks,
 }
 
 impl Auth {
@@ -154,6 +157,7 @@ impl Auth {
             key_usage: Mutex::new(HashMap::new()),
             audit_queue: Mutex::new(audit::AuditQueue::default()),
             counters: counters::Counters::default(),
+            phantom: phantom::PhantomLocks::default(),
         })
     }
 

@@ -68,8 +68,7 @@ fn is_locked(u: &User, now: Micros) -> bool {
 
 /// Whole seconds until a lock ends (at least 1 while locked).
 fn lock_secs(u: &User, now: Micros) -> u64 {
-    let left = u.locked_until.map_or(0, |t| t.saturating_sub(now));
-    u64::try_from(left).unwrap_or(0).div_ceil(1_000_000).max(1)
+    super::phantom::secs_until(u.locked_until.unwrap_or(now), now)
 }
 
 /// One of a user's sessions, as the account page lists it.
@@ -115,11 +114,18 @@ impl Auth {
                 self.audit_later(rec);
                 Counters::bump(&self.counters.logins_failed);
                 // A locked account says so (with the time left), so its owner knows
-                // to wait; the lock is public knowledge anyway to whoever caused it.
-                return Err(match &other {
-                    Some(u) if u.is_active && is_locked(u, now) => Error::Locked(lock_secs(u, now)),
-                    _ => Error::Unauthenticated(BAD_CREDENTIALS),
-                });
+                // to wait. Unknown and deactivated names are counted and "locked"
+                // the same way, so the hint does not reveal which names exist.
+                let locked = match &other {
+                    Some(u) if u.is_active => Some(lock_secs(u, now)),
+                    _ => self.phantom.fail(
+                        &crate::store::fold(username),
+                        now,
+                        self.policy.max_failed_logins,
+                        self.policy.lockout,
+                    ),
+                };
+                return Err(locked.map_or(Error::Unauthenticated(BAD_CREDENTIALS), Error::Locked));
             }
         };
         let verdict = self.passwords.verify(password, &seen.password_hash);

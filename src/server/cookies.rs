@@ -3,7 +3,8 @@
 //!
 //! - `access_token` = `Bearer <jwt>`, path `/` (and `--cookie-domain`, if set, so
 //!   apps behind forward auth on sibling hosts receive it);
-//! - `refresh_token`, only on the refresh path (the tutorial's scoping);
+//! - `refresh_token`, only on the refresh path (the tutorial's scoping), and
+//!   always host-only: no sibling host ever needs the long-lived token;
 //! - `csrf_token`, readable by script, host-only, derived from the access token's id.
 //!
 //! All are `Secure; SameSite=Strict`. A cookie-authenticated unsafe request must
@@ -53,56 +54,29 @@ fn append(r: &mut Response<Body>, c: &Cookie<'_>) {
     }
 }
 
-/// Sets the three session cookies for a freshly issued pair.
+/// Sets the three session cookies for a freshly issued pair. Only the access
+/// cookie takes `--cookie-domain` (forward auth on sibling hosts needs it); the
+/// refresh and CSRF cookies stay with gatehouse's own host. The CSRF cookie lives
+/// as long as the refresh cookie: the pages need it to renew an expired session.
 pub fn set_session(r: &mut Response<Body>, state: &AppState, pair: &TokenPair) {
     let policy = state.auth.policy();
     let (access_ttl, refresh_ttl) = (policy.access_ttl.as_secs(), policy.refresh_ttl.as_secs());
-    let domain = state.cookie_domain.as_deref();
     let access = format!("Bearer {}", pair.access_token);
-    append(
-        r,
-        &Cookie {
-            name: "access_token",
-            value: &access,
-            max_age: access_ttl,
-            path: "/",
-            http_only: true,
-            domain,
-        },
-    );
-    let refresh = &pair.refresh_token;
-    let path = REFRESH_COOKIE_PATH;
-    append(
-        r,
-        &Cookie {
-            name: "refresh_token",
-            value: refresh,
-            max_age: refresh_ttl,
-            path,
-            http_only: true,
-            domain,
-        },
-    );
-    // The CSRF cookie lives as long as the refresh cookie: the pages need it to call
-    // /auth/refresh after the access cookie has expired.
     let csrf = csrf_token_for(&pair.access_jti);
-    let c = Cookie {
-        name: "csrf_token",
-        value: &csrf,
-        max_age: refresh_ttl,
-        path: "/",
-        http_only: false,
-        domain: None,
-    };
-    append(r, &c);
+    for (name, value, max_age, path, http_only, domain) in [
+        ("access_token", access.as_str(), access_ttl, "/", true, state.cookie_domain.as_deref()),
+        ("refresh_token", pair.refresh_token.as_str(), refresh_ttl, REFRESH_COOKIE_PATH, true, None),
+        ("csrf_token", csrf.as_str(), refresh_ttl, "/", false, None),
+    ] {
+        append(r, &Cookie { name, value, max_age, path, http_only, domain });
+    }
 }
 
-/// Expires all three cookies (sign-out).
+/// Expires all three cookies (sign-out), with the attributes they were set with.
 pub fn clear_session(r: &mut Response<Body>, state: &AppState) {
-    let domain = state.cookie_domain.as_deref();
     for (name, path, http_only, domain) in [
-        ("access_token", "/", true, domain),
-        ("refresh_token", REFRESH_COOKIE_PATH, true, domain),
+        ("access_token", "/", true, state.cookie_domain.as_deref()),
+        ("refresh_token", REFRESH_COOKIE_PATH, true, None),
         ("csrf_token", "/", false, None),
     ] {
         append(r, &Cookie { name, value: "", max_age: 0, path, http_only, domain });
@@ -143,17 +117,24 @@ pub fn same_site_or_token(state: &AppState, head: &Parts, access_jti: &str) -> R
     }
 }
 
-/// Refuses a sign-in that a browser says another site started (`Sec-Fetch-Site:
-/// cross-site`, and no allowed CORS origin): otherwise a hostile page could sign a
-/// visitor into an account of its choosing ("login CSRF"). Clients that are not
-/// browsers send no such header and are unaffected.
-pub fn not_cross_site(state: &AppState, head: &Parts) -> Result<(), ApiError> {
-    let site = head.headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-    let origin = head.headers.get(ORIGIN).and_then(|v| v.to_str().ok());
-    match (site, origin) {
-        (Some("cross-site"), Some(o)) if state.cors.allows(o) => Ok(()),
-        (Some("cross-site"), _) => Err(ApiError::CrossSite),
-        _ => Ok(()),
+/// For requests that set or renew the session cookies (sign-in, setup, a cookie
+/// refresh): refuses them when a browser says they come from anywhere but our own
+/// pages: an `Origin` that is neither ours nor an allowed CORS origin, or without
+/// one, a `Sec-Fetch-Site` other than `same-origin` (or `none`: typed by the
+/// user). Otherwise another site, or a sibling host, could sign a visitor into an
+/// account of its choosing ("login CSRF") or spend their refresh cookie. Clients
+/// that are not browsers send neither header and are unaffected.
+pub fn from_own_pages(state: &AppState, head: &Parts) -> Result<(), ApiError> {
+    if let Some(o) = head.headers.get(ORIGIN).and_then(|v| v.to_str().ok()) {
+        return if own_origin(state, head, o) || state.cors.allows(o) {
+            Ok(())
+        } else {
+            Err(ApiError::CrossSite)
+        };
+    }
+    match head.headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        None | Some("same-origin" | "none") => Ok(()),
+        Some(_) => Err(ApiError::CrossSite),
     }
 }
 

@@ -384,17 +384,25 @@ where
     }
     let mut rate = None;
     let mut route_index = None;
+    let mut personal = false;
     let outcome = async {
         let (index, route, params) = find_indexed(&head.method, head.uri.path())?;
         route_index = Some(index);
         let admitted = gate::admit(state, &head, route, client, &mut rate)?;
         let body = read_body(&head, body, state.max_body).await?;
         let gate::Admitted { principal, via_cookie } = admitted;
+        personal = principal.is_some();
         let req = Req { head, body, peer, client, id, params, principal, via_cookie };
         dispatch(route.endpoint, state, req).await
     }
     .await;
     let mut resp = outcome.unwrap_or_else(|e| e.into_response(id));
+    // An answer about the caller is theirs alone: no shared cache may keep it (a
+    // cache does not treat a cookie as it treats Authorization).
+    if personal && !resp.headers().contains_key(hyper::header::CACHE_CONTROL) {
+        resp.headers_mut()
+            .insert(hyper::header::CACHE_CONTROL, hyper::header::HeaderValue::from_static("no-store"));
+    }
     if let Some(d) = rate {
         gate::rate_headers(&mut resp, &d);
     }

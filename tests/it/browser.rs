@@ -189,6 +189,12 @@ async fn another_site_cannot_sign_a_browser_in() {
         .await;
     assert!(r.header_all("set-cookie").is_empty());
     t.check(form().header("sec-fetch-site", "cross-site"), 403, None).await;
+    // A sibling host is not our pages either, nor is a foreign Origin on its own.
+    t.check(form().header("sec-fetch-site", "same-site"), 403, None).await;
+    t.check(form().header("origin", "https://evil.example"), 403, None).await;
+    t.check(form().header("origin", "null"), 403, None).await;
+    t.check(form().header("origin", "https://localhost").header("sec-fetch-site", "same-origin"), 200, None)
+        .await;
     // Our pages, an allowed CORS origin, and non-browser clients sign in as before.
     t.check(form().header("sec-fetch-site", "same-origin"), 200, None).await;
     t.check(
@@ -421,15 +427,23 @@ async fn a_locked_account_says_when_to_retry() {
         .await;
     assert_eq!(r.header("retry-after").as_deref(), Some("1200"));
     assert_eq!(r.json()["error"], "invalid_grant");
-    // Unknown users never get one (nothing to reveal).
-    let r = t
-        .check(
-            post_form("/api/v1/auth/login", &[("username", "nobody"), ("password", PASSWORD)]),
-            401,
-            Some(wrong),
-        )
-        .await;
-    assert_eq!(r.header("retry-after"), None);
+    // Unknown and deactivated names behave exactly the same, so the hint does not
+    // tell which names exist: locked after the fifth failure, for as long.
+    let bob = t.register("bob").await;
+    let (_, admin) = t.as_role("root", Role::Admin).await;
+    let off = post_json(&format!("/api/v1/admin/users/{}/deactivate", bob["id"]), json!({}));
+    t.check(off.bearer(&admin), 200, None).await;
+    for name in ["nobody", "NoBody2", "bob"] {
+        let other = |pw: &str| post_form("/api/v1/auth/login", &[("username", name), ("password", pw)]);
+        for _ in 0..4 {
+            let r = t.check(other("WrongPass123!"), 401, Some(wrong.clone())).await;
+            assert_eq!(r.header("retry-after"), None, "{name}");
+        }
+        let r = t.check(other("WrongPass123!"), 401, Some(wrong.clone())).await;
+        assert_eq!(r.header("retry-after").as_deref(), Some("1800"), "{name}");
+        let r = t.check(other(PASSWORD), 401, Some(wrong.clone())).await;
+        assert_eq!(r.header("retry-after").as_deref(), Some("1800"), "{name}");
+    }
     t.advance(1200);
     t.check(form(PASSWORD), 200, None).await;
 }
@@ -542,4 +556,80 @@ async fn admin_listings_show_sign_in_state_only_when_asked() {
     let admin = t.login("root").await["access_token"].as_str().unwrap().to_owned();
     let full = t.check(get("/api/v1/admin/users?include=status").bearer(&admin), 200, None).await.json();
     assert_eq!(full[1]["locked_until"], Value::Null);
+}
+
+#[tokio::test]
+async fn the_refresh_cookie_stays_home_and_out_of_reach_of_script() {
+    let t = TestServer::start_with(&["--cookie-domain", "example.com"]).await;
+    t.register("alice").await;
+    let r = t
+        .check(post_form("/api/v1/auth/login", &[("username", "alice"), ("password", PASSWORD)]), 200, None)
+        .await;
+    let cookies = r.header_all("set-cookie");
+    let find = |name: &str| cookies.iter().find(|c| c.starts_with(name)).unwrap().clone();
+    // Sibling hosts behind forward auth get the access cookie, never the refresh one.
+    assert!(find("access_token=").contains("; Domain=example.com"), "{cookies:?}");
+    assert!(!find("refresh_token=").contains("Domain="), "{cookies:?}");
+    assert!(!find("csrf_token=").contains("Domain="), "{cookies:?}");
+    let mut jar = Jar::default();
+    jar.take(&r);
+    // From another page (a sibling host, another site), the refresh cookie is refused.
+    for (h, v) in [("origin", "https://sibling.example.com"), ("sec-fetch-site", "same-site")] {
+        t.check(jar.refresh_call().header(h, v), 403, None).await;
+    }
+    // From our pages: new cookies, and the tokens stay out of the body.
+    let r = t.check(jar.refresh_call().header("sec-fetch-site", "same-origin"), 200, None).await;
+    let body = r.json();
+    assert_eq!(body["detail"], "Session refreshed");
+    assert!(body.get("access_token").is_none() && body.get("refresh_token").is_none(), "{body}");
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
+    jar.take(&r);
+    // Sign-out clears each cookie with the attributes it was set with.
+    let r = t.check(jar.page(post_json("/api/v1/auth/logout", json!({})).raw(vec![])), 200, None).await;
+    let cleared = r.header_all("set-cookie");
+    let has = |prefix: &str, domain: bool| {
+        cleared.iter().any(|c| c.starts_with(prefix) && c.contains("Domain=example.com") == domain)
+    };
+    assert!(has("access_token=;", true) && has("refresh_token=;", false), "{cleared:?}");
+    // The tutorial's body refresh is unchanged: the TokenResponse.
+    let pair = t.login("alice").await;
+    let body = json!({"refresh_token": pair["refresh_token"]});
+    let r = t.check(post_json("/api/v1/auth/refresh", body), 200, None).await;
+    assert!(r.json()["access_token"].is_string());
+}
+
+#[tokio::test]
+async fn answers_about_the_caller_are_never_cached() {
+    let t = TestServer::start().await;
+    t.register("alice").await;
+    let jar = sign_in(&t, "alice", "Firefox").await;
+    for path in ["/api/v1/users/me", "/api/v1/api-keys", "/api/v1/users/me/sessions"] {
+        let r = t.check(jar.send(get(path)), 200, None).await;
+        assert_eq!(r.header("cache-control").as_deref(), Some("no-store"), "{path}");
+    }
+    // Public answers keep their own caching.
+    let r = t.check(get("/ui/app.css"), 200, None).await;
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-cache"));
+}
+
+#[tokio::test]
+async fn a_revoked_session_is_inactive_everywhere() {
+    let t = TestServer::start().await;
+    let (_, admin) = t.as_role("root", Role::Admin).await;
+    t.register("alice").await;
+    let pair = t.login("alice").await;
+    let access = pair["access_token"].as_str().unwrap();
+    let refresh = pair["refresh_token"].as_str().unwrap();
+    let introspect = |token: &str| post_form("/api/v1/auth/introspect", &[("token", token)]).bearer(&admin);
+    assert_eq!(t.check(introspect(refresh), 200, None).await.json()["active"], true);
+    let list = t.check(get("/api/v1/users/me/sessions").bearer(access), 200, None).await.json();
+    let sid = list[0]["id"].as_str().unwrap().to_owned();
+    let other = t.login("alice").await;
+    let revoke = delete(&format!("/api/v1/users/me/sessions/{sid}"));
+    t.check(revoke.bearer(other["access_token"].as_str().unwrap()), 200, None).await;
+    for token in [access, refresh] {
+        t.check(introspect(token), 200, Some(json!({"active": false}))).await;
+    }
+    t.check(get("/api/v1/auth/verify").bearer(access), 401, None).await;
+    t.check(post_json("/api/v1/auth/refresh", json!({"refresh_token": refresh})), 401, None).await;
 }

@@ -97,7 +97,7 @@ pub async fn token(state: &AppState, req: Req) -> Result<Response<Body>, ApiErro
 /// cookies (the refresh cookie only on the refresh path) instead of the body, with
 /// the CSRF cookie the pages echo (see `server::cookies`).
 pub async fn login(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
-    cookies::not_cross_site(state, &req.head)?;
+    cookies::from_own_pages(state, &req.head)?;
     let ctx = req.ctx();
     let (username, password, scopes) = match grant(&req, false)? {
         Grant::Password { username, password, scopes } => (username, password, scopes),
@@ -135,16 +135,25 @@ fn refresh_token_input(req: &Req) -> Result<(String, bool), ApiError> {
     Ok((token, false))
 }
 
-/// POST /refresh: rotates the refresh token. When it came from the cookie, the new
-/// pair is set as cookies too (the old cookie is now spent).
+/// POST /refresh: rotates the refresh token (the tutorial's JSON body → a new
+/// TokenResponse). From the refresh cookie instead, the new pair goes into the
+/// cookies only, never the body (script must not see what HttpOnly hides), and a
+/// browser must be on our own pages (see `cookies::from_own_pages`).
 pub async fn refresh(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
     let ctx = req.ctx();
     let (token, via_cookie) = refresh_token_input(&req)?;
-    let pair = state.blocking(move |auth| auth.refresh(&ctx, &token)).await?;
-    let mut r = token_response(&pair);
     if via_cookie {
-        cookies::set_session(&mut r, state, &pair);
+        cookies::from_own_pages(state, &req.head)?;
     }
+    let pair = state.blocking(move |auth| auth.refresh(&ctx, &token)).await?;
+    if !via_cookie {
+        return Ok(token_response(&pair));
+    }
+    let mut r = no_store(json(
+        StatusCode::OK,
+        &json!({"detail": "Session refreshed", "username": pair.user.username, "expires_in": pair.expires_in}),
+    ));
+    cookies::set_session(&mut r, state, &pair);
     Ok(r)
 }
 

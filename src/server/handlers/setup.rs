@@ -22,7 +22,18 @@ const DONE: &str = "Setup is already complete";
 /// GET: whether the first-run setup is still open.
 pub fn status(state: &AppState) -> Result<Response<Body>, ApiError> {
     let required = state.auth.admin_count()? == 0;
+    if !required {
+        close(state);
+    }
     Ok(no_store(json(StatusCode::OK, &json!({ "setup_required": required }))))
+}
+
+/// Forgets the code for good: once any admin exists it must never work again,
+/// even if every admin is later removed (a restart prints a fresh one then).
+fn close(state: &AppState) {
+    if let Ok(mut slot) = state.setup_code.lock() {
+        *slot = None;
+    }
 }
 
 /// Codes are compared without case, dashes or spaces (read off a console).
@@ -33,7 +44,7 @@ fn normalise(code: &str) -> String {
 /// POST `{code, username, email, password, full_name?}` → 201 UserResponse with the
 /// session cookies set.
 pub async fn create(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
-    cookies::not_cross_site(state, &req.head)?;
+    cookies::from_own_pages(state, &req.head)?;
     let ctx = req.ctx();
     let mut f = Fields::new(json_object(&req.head, &req.body)?);
     let code = f.required("code");
@@ -59,10 +70,11 @@ pub async fn create(state: &AppState, req: Req) -> Result<Response<Body>, ApiErr
         return Err(Error::Forbidden("Invalid setup code".into()).into());
     }
     let session_ctx = ctx.clone();
-    let user = state.hashing(move |auth| auth.create_first_admin(&ctx, &new)).await?;
-    if let Ok(mut slot) = state.setup_code.lock() {
-        *slot = None;
+    let created = state.hashing(move |auth| auth.create_first_admin(&ctx, &new)).await;
+    if matches!(&created, Ok(_) | Err(ApiError::Domain(Error::Conflict(DONE)))) {
+        close(state);
     }
+    let user = created?;
     tracing::info!(username = %user.username, "first super_admin created with the setup code");
     let for_session = user.clone();
     let pair = state
