@@ -104,17 +104,11 @@ pub fn same_site_or_token(state: &AppState, head: &Parts, access_jti: &str) -> R
             Err(ApiError::CrossSite)
         };
     }
-    if let Some(origin) = head.headers.get(ORIGIN).and_then(|v| v.to_str().ok()) {
-        return if own_origin(state, head, origin) || state.cors.allows(origin) {
-            Ok(())
-        } else {
-            Err(ApiError::CrossSite)
-        };
-    }
-    match head.headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        Some("same-origin") => Ok(()),
-        _ => Err(ApiError::CrossSite),
-    }
+    let verdict = match (origin_is_ours(state, head), fetch_site(head)) {
+        (Some(ours), _) => ours,
+        (None, site) => site == Some("same-origin"),
+    };
+    verdict.then_some(()).ok_or(ApiError::CrossSite)
 }
 
 /// For requests that set or renew the session cookies (sign-in, setup, a cookie
@@ -125,17 +119,23 @@ pub fn same_site_or_token(state: &AppState, head: &Parts, access_jti: &str) -> R
 /// account of its choosing ("login CSRF") or spend their refresh cookie. Clients
 /// that are not browsers send neither header and are unaffected.
 pub fn from_own_pages(state: &AppState, head: &Parts) -> Result<(), ApiError> {
-    if let Some(o) = head.headers.get(ORIGIN).and_then(|v| v.to_str().ok()) {
-        return if own_origin(state, head, o) || state.cors.allows(o) {
-            Ok(())
-        } else {
-            Err(ApiError::CrossSite)
-        };
-    }
-    match head.headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        None | Some("same-origin" | "none") => Ok(()),
-        Some(_) => Err(ApiError::CrossSite),
-    }
+    let verdict = match (origin_is_ours(state, head), fetch_site(head)) {
+        (Some(ours), _) => ours,
+        (None, site) => matches!(site, None | Some("same-origin" | "none")),
+    };
+    verdict.then_some(()).ok_or(ApiError::CrossSite)
+}
+
+/// `None` without an `Origin` header; else whether it is this server or an
+/// allowed CORS origin.
+fn origin_is_ours(state: &AppState, head: &Parts) -> Option<bool> {
+    let origin = head.headers.get(ORIGIN).and_then(|v| v.to_str().ok())?;
+    Some(own_origin(state, head, origin) || state.cors.allows(origin))
+}
+
+/// The browser's `Sec-Fetch-Site`, if it sent one.
+fn fetch_site(head: &Parts) -> Option<&str> {
+    head.headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
 }
 
 /// `origin` is this server: the scheme and host the request was sent to, or the issuer.
