@@ -6,7 +6,6 @@
 
 use super::UserResponse;
 use crate::crypto::secrets::constant_time_eq;
-use crate::domain::users::NewUser;
 use crate::domain::Error;
 use crate::server::cookies;
 use crate::server::error::ApiError;
@@ -48,12 +47,7 @@ pub async fn create(state: &AppState, req: Req) -> Result<Response<Body>, ApiErr
     let ctx = req.ctx();
     let mut f = Fields::new(json_object(&req.head, &req.body)?);
     let code = f.required("code");
-    let new = NewUser {
-        username: f.required("username"),
-        email: f.required("email"),
-        password: f.required("password"),
-        full_name: f.optional("full_name"),
-    };
+    let new = super::users::new_user(&mut f);
     f.finish()?;
     let expected = state.setup_code.lock().ok().and_then(|c| c.clone());
     let Some(expected) = expected else {

@@ -14,15 +14,20 @@ use serde_json::json;
 pub async fn register(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
     let ctx = req.ctx();
     let mut f = Fields::new(json_object(&req.head, &req.body)?);
-    let new = NewUser {
+    let new = new_user(&mut f);
+    f.finish()?;
+    let user = state.hashing(move |auth| auth.register(&ctx, &new)).await?;
+    Ok(json(StatusCode::CREATED, &UserResponse::from(&user)))
+}
+
+/// The tutorial's UserCreate fields, in its order (also the setup page's).
+pub fn new_user(f: &mut Fields) -> NewUser {
+    NewUser {
         username: f.required("username"),
         email: f.required("email"),
         password: f.required("password"),
         full_name: f.optional("full_name"),
-    };
-    f.finish()?;
-    let user = state.hashing(move |auth| auth.register(&ctx, &new)).await?;
-    Ok(json(StatusCode::CREATED, &UserResponse::from(&user)))
+    }
 }
 
 /// GET /me (Bearer or API key).
