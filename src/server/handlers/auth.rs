@@ -135,10 +135,10 @@ fn refresh_token_input(req: &Req) -> Result<(String, bool), ApiError> {
     Ok((token, false))
 }
 
-/// POST /refresh: rotates the refresh token (the tutorial's JSON body → a new
-/// TokenResponse). From the refresh cookie instead, the new pair goes into the
-/// cookies only, never the body (script must not see what HttpOnly hides), and a
-/// browser must be on our own pages (see `cookies::from_own_pages`).
+/// POST /refresh: rotates the refresh token → a new TokenResponse (SPEC §1: from
+/// the JSON body or the refresh cookie). From the cookie, the new pair is set as
+/// cookies too, and a browser must be on our own pages (see
+/// `cookies::from_own_pages`): a sibling host or another site cannot spend it.
 pub async fn refresh(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
     let ctx = req.ctx();
     let (token, via_cookie) = refresh_token_input(&req)?;
@@ -146,14 +146,10 @@ pub async fn refresh(state: &AppState, req: Req) -> Result<Response<Body>, ApiEr
         cookies::from_own_pages(state, &req.head)?;
     }
     let pair = state.blocking(move |auth| auth.refresh(&ctx, &token)).await?;
-    if !via_cookie {
-        return Ok(token_response(&pair));
+    let mut r = token_response(&pair);
+    if via_cookie {
+        cookies::set_session(&mut r, state, &pair);
     }
-    let mut r = no_store(json(
-        StatusCode::OK,
-        &json!({"detail": "Session refreshed", "username": pair.user.username, "expires_in": pair.expires_in}),
-    ));
-    cookies::set_session(&mut r, state, &pair);
     Ok(r)
 }
 
