@@ -634,3 +634,32 @@ async fn a_revoked_session_is_inactive_everywhere() {
     t.check(get("/api/v1/auth/verify").bearer(access), 401, None).await;
     t.check(post_json("/api/v1/auth/refresh", json!({"refresh_token": refresh})), 401, None).await;
 }
+
+#[tokio::test]
+async fn sessions_leave_the_store_when_their_last_refresh_token_expires() {
+    let t = TestServer::start().await;
+    t.register("alice").await;
+    let pair = t.login("alice").await;
+    // A rotation keeps one session row; a second login adds another.
+    let r = t
+        .check(post_json("/api/v1/auth/refresh", json!({"refresh_token": pair["refresh_token"]})), 200, None)
+        .await;
+    t.advance(3 * 86_400);
+    t.login("alice").await;
+    let auth = t.server.as_ref().unwrap().auth().clone();
+    let sessions = |auth: &gatehouse::domain::Auth| {
+        auth.store().counts().unwrap().into_iter().find(|(name, _)| *name == "sessions").unwrap().1
+    };
+    assert_eq!(sessions(&auth), 2);
+    // Day 8: the first session's newest refresh token (issued on day 0) has expired,
+    // the second's (day 3) has not.
+    t.advance(5 * 86_400);
+    auth.cleanup_batch(1000).unwrap();
+    assert_eq!(sessions(&auth), 1);
+    t.advance(3 * 86_400);
+    auth.cleanup_batch(1000).unwrap();
+    assert_eq!(sessions(&auth), 0);
+    // A token of the first session is refused like any expired one.
+    let body = json!({"refresh_token": r.json()["refresh_token"]});
+    t.check(post_json("/api/v1/auth/refresh", body), 401, None).await;
+}
