@@ -193,7 +193,9 @@ function sessionRow(s) {
     action = b;
   }
   return row([
-    [device, s.current ? el('span', { class: 'tag', id: 'this-device' }, 'This device') : null],
+    [device, s.current ? el('span', { class: 'tag', id: 'this-device' }, 'This device') : null,
+      // On a phone the address column is hidden; it is shown under the device instead.
+      el('span', { class: 'narrow-only hint' }, el('br'), s.ip_address || '')],
     s.ip_address || '—', timeEl(s.created_at), timeEl(s.last_used_at), el('td', { class: 'row-actions' }, action),
   ], { id: 'session-' + s.id, class: s.current ? 'current' : null });
 }
