@@ -112,18 +112,19 @@ pub fn same_site_or_token(state: &AppState, head: &Parts, access_jti: &str) -> R
 }
 
 /// For requests that set or renew the session cookies (sign-in, setup, a cookie
-/// refresh): refuses them when a browser says they come from anywhere but our own
-/// pages: an `Origin` that is neither ours nor an allowed CORS origin, or without
-/// one, a `Sec-Fetch-Site` other than `same-origin` (or `none`: typed by the
-/// user). Otherwise another site, or a sibling host, could sign a visitor into an
-/// account of its choosing ("login CSRF") or spend their refresh cookie. Clients
-/// that are not browsers send neither header and are unaffected.
+/// refresh): refuses them when the browser says another page sent them
+/// (`Sec-Fetch-Site` other than `same-origin`, or `none`: typed by the user),
+/// unless their `Origin` is an allowed CORS origin. Otherwise another site, or a
+/// sibling host, could sign a visitor into an account of its choosing ("login
+/// CSRF") or spend their refresh cookie. Every current browser sends
+/// `Sec-Fetch-Site`; clients that are not browsers do not, and are unaffected
+/// whatever `Origin` they send.
 pub fn from_own_pages(state: &AppState, head: &Parts) -> Result<(), ApiError> {
-    let verdict = match (origin_is_ours(state, head), fetch_site(head)) {
-        (Some(ours), _) => ours,
-        (None, site) => matches!(site, None | Some("same-origin" | "none")),
-    };
-    verdict.then_some(()).ok_or(ApiError::CrossSite)
+    match fetch_site(head) {
+        None | Some("same-origin" | "none") => Ok(()),
+        Some(_) if origin_is_ours(state, head) == Some(true) => Ok(()),
+        Some(_) => Err(ApiError::CrossSite),
+    }
 }
 
 /// `None` without an `Origin` header; else whether it is this server or an
