@@ -282,8 +282,9 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub redirect_allow: Vec<String>,
-    /// Domain attribute of the login cookies (e.g. example.com), so apps on sibling
-    /// subdomains behind forward auth receive them. Default: host-only cookies.
+    /// Domain attribute of the access-token cookie (e.g. example.com), so apps on
+    /// sibling subdomains behind forward auth receive it. The refresh and CSRF
+    /// cookies always stay host-only. Default: host-only.
     #[arg(long, value_name = "DOMAIN", env = "GATEHOUSE_COOKIE_DOMAIN")]
     pub cookie_domain: Option<String>,
     /// Token issuer (`iss`), also the base of the discovery URLs. Default:

@@ -183,7 +183,7 @@ pub struct Config {
     pub no_docs: bool,
     /// Hosts a sign-in may redirect back to.
     pub redirect_allow: Vec<String>,
-    /// Domain attribute of the login cookies.
+    /// Domain attribute of the access-token cookie.
     pub cookie_domain: Option<String>,
 }
 

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod operator;
 pub mod phantom;
 pub mod roles;
+pub mod session_list;
 pub mod sessions;
 pub mod users;
 pub mod validation;

@@ -15,7 +15,7 @@ use crate::clock::Micros;
 use crate::crypto::jwt::{Claims, TokenKind};
 use crate::crypto::password::Verdict;
 use crate::crypto::secrets::{sha256, uuid_v4};
-use crate::store::records::{AuditEvent, RefreshSession, RefreshState, SessionRecord, User};
+use crate::store::records::{AuditEvent, RefreshSession, RefreshState, User};
 use crate::store::WriteTx;
 
 /// An access and refresh token issued together.
@@ -70,18 +70,6 @@ fn is_locked(u: &User, now: Micros) -> bool {
 fn lock_secs(u: &User, now: Micros) -> u64 {
     super::phantom::secs_until(u.locked_until.unwrap_or(now), now)
 }
-
-/// One of a user's sessions, as the account page lists it.
-#[derive(Debug, Clone)]
-pub struct SessionInfo {
-    /// The stored row.
-    pub record: SessionRecord,
-    /// Whether it is the caller's own session.
-    pub current: bool,
-}
-
-/// Most sessions listed for one user (the newest first).
-pub const MAX_SESSIONS_LISTED: usize = 100;
 
 impl Auth {
     /// Password login (hashes: call with a hashing permit). Unknown, deactivated and
@@ -425,106 +413,6 @@ impl Auth {
         })?;
         Counters::bump(&self.counters.logins_ok);
         self.sign_pair(issued.user, &issued.jti, &issued.session)
-    }
-
-    fn session_row(&self, u: &User, session: &RefreshSession, ctx: &Ctx) -> SessionRecord {
-        let now = self.clock.now_micros();
-        SessionRecord {
-            id: session.family.clone(),
-            user_id: u.id,
-            created_at: now,
-            last_used: now,
-            expires_at: session.expires_at,
-            ip: ctx.ip.clone(),
-            user_agent: ctx.user_agent.as_ref().map(|ua| ua.chars().take(256).collect()),
-            session_epoch: u.session_epoch,
-            revoked: false,
-        }
-    }
-
-    /// Marks a session revoked (kept until it expires so its family stays refused).
-    /// Returns whether there was a live one.
-    fn end_session_row(tx: &mut WriteTx<'_>, user_id: u64, id: &str) -> Result<bool, Error> {
-        match tx.session(user_id, id)? {
-            Some(mut row) if !row.revoked => {
-                row.revoked = true;
-                tx.put_session(&row)?;
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
-    }
-
-    /// The caller's live sessions, most recently used first.
-    pub fn sessions(&self, who: &Principal) -> Result<Vec<SessionInfo>, Error> {
-        let now = self.clock.now_secs();
-        let epoch = who.user.session_epoch;
-        let rows = self.store.read(|r| r.sessions_of(who.user.id, 10 * MAX_SESSIONS_LISTED))?;
-        let mut live: Vec<SessionInfo> = rows
-            .into_iter()
-            .filter(|s| !s.revoked && s.session_epoch == epoch && s.expires_at > now)
-            .map(|record| SessionInfo { current: who.session_id() == Some(record.id.as_str()), record })
-            .collect();
-        live.sort_by_key(|s| std::cmp::Reverse(s.record.last_used));
-        live.truncate(MAX_SESSIONS_LISTED);
-        Ok(live)
-    }
-
-    /// Revokes one of the caller's sessions: its refresh tokens and every access
-    /// token carrying its id stop working at once. Revoking the session in use is
-    /// signing out (the access token is denylisted too).
-    pub fn revoke_session(&self, ctx: &Ctx, who: &Principal, id: &str) -> Result<(), Error> {
-        let current = who.session_id() == Some(id);
-        let presented = who.access_token().map(|(jti, exp)| (jti.to_owned(), exp));
-        self.store.write(|tx| {
-            if !Self::end_session_row(tx, who.user.id, id)? {
-                return Err(Error::NotFound("Session not found"));
-            }
-            if let (true, Some((jti, exp))) = (current, &presented) {
-                tx.revoke_jti(jti, *exp)?;
-            }
-            let (event, detail) = if current {
-                (AuditEvent::Logout, None)
-            } else {
-                (AuditEvent::TokenRevoked, Some(format!("session {id} revoked by its owner")))
-            };
-            tx.append_audit(&self.audit_record(ctx, event, Some(&who.user), detail))?;
-            Ok(())
-        })?;
-        Counters::bump(&self.counters.revocations);
-        Ok(())
-    }
-
-    /// Signs the caller out of the session their access token belongs to (cookie
-    /// sign-out, where the refresh token is out of reach on its own path).
-    pub fn logout_session(&self, ctx: &Ctx, who: &Principal) -> Result<(), Error> {
-        match who.session_id() {
-            Some(id) => {
-                let id = id.to_owned();
-                self.revoke_session(ctx, who, &id).or_else(|e| match e {
-                    // Already ended elsewhere: signing out again is not an error.
-                    Error::NotFound(_) => Ok(()),
-                    other => Err(other),
-                })
-            }
-            None => Err(Error::BadRequest("Invalid token")),
-        }
-    }
-
-    /// Revokes every session and access token of the caller ("sign out everywhere").
-    pub fn sign_out_everywhere(&self, ctx: &Ctx, who: &Principal) -> Result<(), Error> {
-        self.store.write(|tx| {
-            let mut u = Self::user_or_internal(tx.user(who.user.id)?, who.user.id)?;
-            u.session_epoch = u.session_epoch.wrapping_add(1);
-            u.token_version = u.token_version.wrapping_add(1);
-            u.updated_at = self.clock.now_micros();
-            tx.update_user(&u)?;
-            let why = Some("signed out everywhere by the owner".to_owned());
-            tx.append_audit(&self.audit_record(ctx, AuditEvent::TokenRevoked, Some(&u), why))?;
-            Ok::<_, Error>(())
-        })?;
-        Counters::bump(&self.counters.revocations);
-        Ok(())
     }
 
     fn new_session(

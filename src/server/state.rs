@@ -37,7 +37,7 @@ pub struct AppState {
     pub docs: bool,
     /// Where a sign-in may send the browser back to (`--redirect-allow`).
     pub return_to: super::return_to::ReturnTo,
-    /// Domain attribute of the login cookies (`--cookie-domain`).
+    /// Domain attribute of the access-token cookie (`--cookie-domain`).
     pub cookie_domain: Option<String>,
     /// The first-run setup code, while no admin exists (cleared once used).
     pub setup_code: std::sync::Mutex<Option<String>>,

@@ -1,0 +1,124 @@
+//! The sessions a user sees on the account page: one per sign-in (a refresh
+//! family, the `sid` its access tokens carry), with when, where from and what
+//! device; revoking one, signing out of the current one by cookie, and signing
+//! out everywhere. Logins, refresh and the token checks that consult these rows
+//! are in `sessions.rs`.
+
+use super::access::Principal;
+use super::counters::Counters;
+use super::{Auth, Ctx, Error};
+use crate::store::records::{AuditEvent, RefreshSession, SessionRecord, User};
+use crate::store::WriteTx;
+
+/// One of a user's sessions, as the account page lists it.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    /// The stored row.
+    pub record: SessionRecord,
+    /// Whether it is the caller's own session.
+    pub current: bool,
+}
+
+/// Most sessions listed for one user (the newest first).
+pub const MAX_SESSIONS_LISTED: usize = 100;
+
+impl Auth {
+    pub(super) fn session_row(&self, u: &User, session: &RefreshSession, ctx: &Ctx) -> SessionRecord {
+        let now = self.clock.now_micros();
+        SessionRecord {
+            id: session.family.clone(),
+            user_id: u.id,
+            created_at: now,
+            last_used: now,
+            expires_at: session.expires_at,
+            ip: ctx.ip.clone(),
+            user_agent: ctx.user_agent.as_ref().map(|ua| ua.chars().take(256).collect()),
+            session_epoch: u.session_epoch,
+            revoked: false,
+        }
+    }
+
+    /// Marks a session revoked (kept until it expires so its family stays refused).
+    /// Returns whether there was a live one.
+    pub(super) fn end_session_row(tx: &mut WriteTx<'_>, user_id: u64, id: &str) -> Result<bool, Error> {
+        match tx.session(user_id, id)? {
+            Some(mut row) if !row.revoked => {
+                row.revoked = true;
+                tx.put_session(&row)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// The caller's live sessions, most recently used first.
+    pub fn sessions(&self, who: &Principal) -> Result<Vec<SessionInfo>, Error> {
+        let now = self.clock.now_secs();
+        let epoch = who.user.session_epoch;
+        let rows = self.store.read(|r| r.sessions_of(who.user.id, 10 * MAX_SESSIONS_LISTED))?;
+        let mut live: Vec<SessionInfo> = rows
+            .into_iter()
+            .filter(|s| !s.revoked && s.session_epoch == epoch && s.expires_at > now)
+            .map(|record| SessionInfo { current: who.session_id() == Some(record.id.as_str()), record })
+            .collect();
+        live.sort_by_key(|s| std::cmp::Reverse(s.record.last_used));
+        live.truncate(MAX_SESSIONS_LISTED);
+        Ok(live)
+    }
+
+    /// Revokes one of the caller's sessions: its refresh tokens and every access
+    /// token carrying its id stop working at once. Revoking the session in use is
+    /// signing out (the access token is denylisted too).
+    pub fn revoke_session(&self, ctx: &Ctx, who: &Principal, id: &str) -> Result<(), Error> {
+        let current = who.session_id() == Some(id);
+        let presented = who.access_token().map(|(jti, exp)| (jti.to_owned(), exp));
+        self.store.write(|tx| {
+            if !Self::end_session_row(tx, who.user.id, id)? {
+                return Err(Error::NotFound("Session not found"));
+            }
+            if let (true, Some((jti, exp))) = (current, &presented) {
+                tx.revoke_jti(jti, *exp)?;
+            }
+            let (event, detail) = if current {
+                (AuditEvent::Logout, None)
+            } else {
+                (AuditEvent::TokenRevoked, Some(format!("session {id} revoked by its owner")))
+            };
+            tx.append_audit(&self.audit_record(ctx, event, Some(&who.user), detail))?;
+            Ok(())
+        })?;
+        Counters::bump(&self.counters.revocations);
+        Ok(())
+    }
+
+    /// Signs the caller out of the session their access token belongs to (cookie
+    /// sign-out, where the refresh token is out of reach on its own path).
+    pub fn logout_session(&self, ctx: &Ctx, who: &Principal) -> Result<(), Error> {
+        match who.session_id() {
+            Some(id) => {
+                let id = id.to_owned();
+                self.revoke_session(ctx, who, &id).or_else(|e| match e {
+                    // Already ended elsewhere: signing out again is not an error.
+                    Error::NotFound(_) => Ok(()),
+                    other => Err(other),
+                })
+            }
+            None => Err(Error::BadRequest("Invalid token")),
+        }
+    }
+
+    /// Revokes every session and access token of the caller ("sign out everywhere").
+    pub fn sign_out_everywhere(&self, ctx: &Ctx, who: &Principal) -> Result<(), Error> {
+        self.store.write(|tx| {
+            let mut u = Self::user_or_internal(tx.user(who.user.id)?, who.user.id)?;
+            super::admin::change::revoke(&mut u);
+            u.updated_at = self.clock.now_micros();
+            tx.update_user(&u)?;
+            let why = Some("signed out everywhere by the owner".to_owned());
+            tx.append_audit(&self.audit_record(ctx, AuditEvent::TokenRevoked, Some(&u), why))?;
+            Ok::<_, Error>(())
+        })?;
+        Counters::bump(&self.counters.revocations);
+        Ok(())
+    }
+}
