@@ -2,8 +2,8 @@
 //! error into a message and a non-zero exit code. Everything else is in the library.
 
 use clap::{CommandFactory, Parser};
-use gatehouse::cli::{CertCommand, Cli, Command, HashCommand, LogFormat};
-use gatehouse::ops::cli::{self as ops, CheckFailure};
+use gatehouse::cli::operator::{self as ops, CheckFailure};
+use gatehouse::cli::{CertCommand, Cli, Command, HashCommand, ImportCommand, LogFormat};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -26,9 +26,9 @@ fn init_logging(level: &str, format: LogFormat) {
     }
 }
 
-fn serve(args: &gatehouse::cli::ServeArgs) -> anyhow::Result<()> {
+fn serve(args: &gatehouse::config::ServeArgs) -> anyhow::Result<()> {
     let config = gatehouse::config::Config::from_args(args)?;
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(gatehouse::server::run(config))
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(gatehouse::app::serve(config))
 }
 
 fn main() -> ExitCode {
@@ -38,8 +38,11 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(&args),
         Command::User(cmd) => ops::user(cmd),
         Command::Keys(cmd) => ops::keys(cmd),
+        Command::Client(cmd) => ops::client(cmd),
         Command::Backup(a) => ops::backup(a),
+        Command::Import(ImportCommand::Tutorial(a)) => gatehouse::cli::import::tutorial(a),
         Command::Restore(a) => ops::restore(a),
+        Command::MigrateStore(a) => ops::migrate_store(&a),
         Command::Check(args) => {
             return match ops::check(&args) {
                 Ok(msg) => {

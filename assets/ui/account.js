@@ -2,14 +2,17 @@ import {
   api, $, el, row, showMessage, showFieldErrors, clearFieldErrors, fieldError, errorText,
   busy, requireUser, timeEl, shortUA,
 } from './common.js';
+import { enrollTotp, recoveryCodes } from './mfa.js';
+import { passkeyList } from './passkeys.js';
 
 // The server's role -> scope map (src/domain/roles.rs), used when /users/me
-// does not list the caller's scopes.
+// does not list the caller's scopes: what a sign-in on these pages carries, and so
+// all a key made here can carry (never `introspect`, which a sign-in must ask for).
 const BASE = ['profile:read', 'profile:write', 'posts:read', 'posts:write'];
 const ROLE_SCOPES = {
   user: BASE,
   moderator: [...BASE, 'posts:delete', 'users:read'],
-  admin: [...BASE, 'posts:delete', 'users:read', 'users:write', 'admin', 'introspect'],
+  admin: [...BASE, 'posts:delete', 'users:read', 'users:write', 'admin'],
 };
 ROLE_SCOPES.super_admin = ROLE_SCOPES.admin;
 const scopeId = (s) => 'scope-' + s.replace(/[^a-z0-9]+/gi, '-');
@@ -71,8 +74,9 @@ pwForm.addEventListener('submit', (ev) => {
   busy($('change-password'), async () => {
     const res = await api('POST', '/auth/change-password', { current_password: cur.value, new_password: next.value });
     if (res.status === 200) {
+      const keys = $('keys-body').rows.length;
       showMessage(msg, 'Password changed. Signing you out…', 'success');
-      location.assign('/ui/login?reason=password-changed');
+      location.assign('/ui/login?reason=password-changed' + (keys ? '&keys=' + keys : ''));
       return;
     }
     if (res.status === 400) {
@@ -201,14 +205,111 @@ function sessionRow(s) {
 }
 
 $('signout-everywhere').addEventListener('click', (ev) => busy(ev.currentTarget, async () => {
-  const res = await api('DELETE', '/users/me/sessions');
+  const res = await api('DELETE', '/users/me/sessions' + ($('signout-keys').checked ? '?include_api_keys=true' : ''));
   if (res.status === 200 || res.status === 204) location.assign('/ui/login?reason=signed-out');
   else showMessage(sessMsg, errorText(res), 'error');
 }));
+
+// ---- Two-step sign-in
+const mfaMsg = $('mfa-msg');
+const codeForm = $('mfa-code-form');
+
+async function loadMfa() {
+  const res = await api('GET', '/users/me/mfa');
+  if (res.status !== 200) return showMessage(mfaMsg, errorText(res), 'error');
+  const s = res.data;
+  $('mfa-totp').textContent = s.totp ? 'On' : 'Off';
+  $('mfa-recovery').textContent = s.totp || s.passkeys ? String(s.recovery_codes_left) : '—';
+  $('mfa-required').hidden = !s.required;
+  $('totp-start').hidden = s.totp;
+  codeForm.hidden = !(s.totp || s.passkeys);
+  $('totp-remove').hidden = !s.totp;
+}
+
+$('totp-start').addEventListener('click', (ev) => {
+  ev.currentTarget.hidden = true;
+  showMessage(mfaMsg, '');
+  enrollTotp($('totp-box'), {
+    onDone: (codes) => {
+      $('recovery-box').replaceChildren(recoveryCodes(codes));
+      loadMfa();
+    },
+  });
+});
+
+codeForm.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const remove = ev.submitter && ev.submitter.value === 'remove';
+  const code = $('mfa-code').value.trim();
+  busy(ev.submitter, async () => {
+    const res = remove
+      ? await api('DELETE', '/users/me/mfa/totp', { code })
+      : await api('POST', '/users/me/mfa/recovery-codes', { code });
+    $('mfa-code').value = '';
+    if (res.status === 204) {
+      showMessage(mfaMsg, 'The authenticator app is off. Signing in needs only your password now.', 'success');
+      $('recovery-box').replaceChildren();
+    } else if (res.status === 200) {
+      showMessage(mfaMsg, 'New recovery codes: the old ones no longer work.', 'success');
+      $('recovery-box').replaceChildren(recoveryCodes(res.data.recovery_codes));
+    } else {
+      showMessage(mfaMsg, res.status === 400 ? 'That code did not match, or was used already.' : errorText(res), 'error');
+    }
+    loadMfa();
+  });
+});
+// ---- Connected applications (OpenID consents)
+const appsMsg = $('apps-msg');
+
+async function loadApps() {
+  const res = await api('GET', '/users/me/consents');
+  if (res.status !== 200) return showMessage(appsMsg, errorText(res), 'error');
+  const list = Array.isArray(res.data) ? res.data : [];
+  $('apps-body').replaceChildren(...list.map(appRow));
+  $('apps-empty').hidden = list.length > 0;
+  $('apps-table').hidden = list.length === 0;
+}
+
+function appRow(c) {
+  const cell = el('td', { class: 'row-actions' });
+  const withdraw = el('button', { type: 'button', id: 'withdraw-' + c.client_id, class: 'danger', onclick: ask }, 'Withdraw');
+  function ask() {
+    const yes = el('button', { type: 'button', class: 'danger', onclick: () => busy(yes, go) }, 'Confirm withdraw');
+    const no = el('button', { type: 'button', class: 'secondary', onclick: () => { cell.replaceChildren(withdraw); withdraw.focus(); } }, 'Cancel');
+    cell.replaceChildren(el('span', { class: 'confirm-text' }, 'Withdraw “' + c.client_name + '”?'), yes, no);
+    yes.focus();
+  }
+  async function go() {
+    const res = await api('DELETE', '/users/me/consents/' + encodeURIComponent(c.client_id));
+    if (res.status === 200) {
+      showMessage(appsMsg, '“' + c.client_name + '” will ask for your permission again next time.', 'success');
+    } else {
+      showMessage(appsMsg, errorText(res), 'error');
+    }
+    await loadApps();
+  }
+  cell.append(withdraw);
+  return row([
+    el('th', { scope: 'row' }, c.client_name),
+    el('td', null, (c.scopes || []).map((s) => el('code', { class: 'scope' }, s))),
+    timeEl(c.granted_at), cell,
+  ], { id: 'app-' + c.client_id });
+}
+
+function loadPasskeys() {
+  passkeyList($('passkey-box'), {
+    msg: mfaMsg,
+    onChange: loadMfa,
+    onCodes: (codes) => $('recovery-box').replaceChildren(recoveryCodes(codes)),
+  });
+}
 
 requireUser().then((user) => {
   fillProfile(user);
   renderScopes(user);
   loadKeys();
   loadSessions();
+  loadMfa();
+  loadPasskeys();
+  loadApps();
 }, () => {});

@@ -2,12 +2,16 @@ import {
   api, $, el, row, showMessage, errorText, busy, requireUser, isAdmin, timeEl, formatDate, shortUA,
 } from './common.js';
 import { barChart } from './chart.js';
+import { initClients } from './clients.js';
 
 const ROLES = ['user', 'moderator', 'admin', 'super_admin'];
 const EVENTS = ['login_success', 'login_failure', 'logout', 'token_refresh', 'token_revoked',
   'token_reuse_detected', 'password_changed', 'role_changed', 'account_locked', 'account_deactivated',
   'api_key_generated', 'api_key_revoked', 'unauthorized_access', 'rate_limit_exceeded',
-  'account_reactivated', 'account_unlocked', 'user_registered'];
+  'account_reactivated', 'account_unlocked', 'user_registered', 'mfa_enabled', 'mfa_disabled', 'mfa_reset',
+  'recovery_codes_regenerated', 'recovery_code_used', 'passkey_registered', 'passkey_removed',
+  'passkey_counter_regression', 'client_registered', 'client_updated', 'client_removed',
+  'client_secret_rotated', 'consent_granted', 'consent_revoked', 'code_reuse_detected'];
 const PAGE = 20;
 const AUDIT_PAGE = 50;
 let me = null;
@@ -23,6 +27,7 @@ async function loadDashboard() {
   $('count-active').textContent = d.active_users;
   $('count-inactive').textContent = d.inactive_users;
   for (const r of ROLES) $('count-' + r).textContent = (d.users_by_role || {})[r] ?? 0;
+  $('count-mfa').textContent = d.users_with_mfa ?? '–';
   updateUsersPager();
 }
 
@@ -147,14 +152,15 @@ function userRow(u) {
         : el('button', { type: 'button', id: 'reactivate-' + u.id, onclick: act('Reactivate') }, 'Reactivate'),
       canUnlock(u) ? el('button', { type: 'button', id: 'unlock-' + u.id, class: 'secondary', onclick: act('Unlock') }, 'Unlock') : null,
       el('button', { type: 'button', id: 'revoke-sessions-' + u.id, class: 'secondary', onclick: act('Revoke sessions') }, 'Revoke sessions'),
-    ]),
+      el('button', { type: 'button', id: 'reset-mfa-' + u.id, class: 'secondary', title: 'Clear their authenticator app, recovery codes and passkeys (a lost device)', onclick: act('Reset 2FA') }, 'Reset 2FA'),
+    ], self ? null : el('button', { type: 'button', id: 'keys-' + u.id, class: 'secondary', onclick: () => openKeys(u, untouchable) }, 'API keys')),
   ], { id: 'user-' + u.id, 'data-username': u.username, class: self ? 'current' : null });
 
   function act(what) {
     return (ev) => { const btn = ev.currentTarget; busy(btn, async () => {
       const base = '/admin/users/' + u.id;
       const res = what === 'Save role' ? await api('PUT', base + '/role', { new_role: sel.value })
-        : await api('POST', base + { Deactivate: '/deactivate', Reactivate: '/activate', Unlock: '/unlock', 'Revoke sessions': '/revoke-sessions' }[what]);
+        : await api('POST', base + { Deactivate: '/deactivate', Reactivate: '/activate', Unlock: '/unlock', 'Revoke sessions': '/revoke-sessions', 'Reset 2FA': '/reset-mfa' }[what]);
       if (res.status !== 200) {
         showMessage(usersMsg, `${what} failed for ${u.username}: ${errorText(res)}`, 'error');
         if (what === 'Save role') sel.value = u.role;
@@ -164,6 +170,7 @@ function userRow(u) {
         'Save role': `${u.username} is now ${sel.value}.`, Deactivate: `${u.username} was deactivated.`,
         Reactivate: `${u.username} was reactivated.`, Unlock: `${u.username} was unlocked.`,
         'Revoke sessions': `Every session of ${u.username} was revoked.`,
+        'Reset 2FA': `${u.username} has no second factor now.`,
       }[what];
       showMessage(usersMsg, done, 'success');
       if (res.data && res.data.id === u.id) {
@@ -179,6 +186,69 @@ function userRow(u) {
   }
   return tr;
 }
+
+// ---- One user's API keys (they outlive password changes and plain session revocations)
+const keysMsg = $('user-keys-msg');
+let keysOf = null;
+
+async function openKeys(u, readOnly) {
+  keysOf = { user: u, readOnly };
+  $('user-keys-name').textContent = u.username;
+  $('user-keys-caption').textContent = 'API keys of ' + u.username;
+  $('user-keys-revoke-all').hidden = readOnly;
+  $('user-keys-section').hidden = false;
+  showMessage(keysMsg, '');
+  await loadKeys();
+  $('user-keys-h').focus();
+}
+
+async function loadKeys() {
+  const { user, readOnly } = keysOf;
+  const res = await api('GET', `/admin/users/${user.id}/api-keys`);
+  if (res.status !== 200) return showMessage(keysMsg, errorText(res), 'error');
+  const keys = Array.isArray(res.data) ? res.data : [];
+  $('user-keys-body').replaceChildren(...keys.map((k) => keyRow(user, k, readOnly)));
+  $('user-keys-empty').hidden = keys.length > 0;
+  $('user-keys-table').hidden = keys.length === 0;
+}
+
+function keyRow(user, k, readOnly) {
+  const cell = el('td', { class: 'row-actions' });
+  const revoke = el('button', { type: 'button', id: 'revoke-user-key-' + k.id, class: 'danger', onclick: ask }, 'Revoke');
+  function ask() {
+    const yes = el('button', { type: 'button', class: 'danger', onclick: () => busy(yes, go) }, 'Confirm revoke');
+    const no = el('button', { type: 'button', class: 'secondary', onclick: () => { cell.replaceChildren(revoke); revoke.focus(); } }, 'Cancel');
+    cell.replaceChildren(el('span', { class: 'confirm-text' }, 'Revoke “' + k.name + '”?'), yes, no);
+    yes.focus();
+  }
+  async function go() {
+    const res = await api('DELETE', `/admin/users/${user.id}/api-keys/${encodeURIComponent(k.id)}`);
+    if (res.status === 204) showMessage(keysMsg, `API key “${k.name}” of ${user.username} revoked.`, 'success');
+    else showMessage(keysMsg, errorText(res), 'error');
+    await loadKeys();
+    loadAudit();
+  }
+  if (!readOnly) cell.append(revoke);
+  return row([
+    k.name, el('code', null, k.prefix + '…'), (k.scopes || []).join(' ') || '—',
+    timeEl(k.created_at), timeEl(k.last_used_at, 'Never'), cell,
+  ], { id: 'user-key-' + k.id });
+}
+
+$('user-keys-revoke-all').addEventListener('click', (ev) => busy(ev.currentTarget, async () => {
+  const { user } = keysOf;
+  const res = await api('POST', `/admin/users/${user.id}/revoke-sessions?include_api_keys=true`);
+  if (res.status === 200) showMessage(keysMsg, `Every session and API key of ${user.username} was revoked.`, 'success');
+  else showMessage(keysMsg, errorText(res), 'error');
+  await loadKeys();
+  loadAudit();
+}));
+$('user-keys-close').addEventListener('click', () => {
+  const back = keysOf && $('keys-' + keysOf.user.id);
+  $('user-keys-section').hidden = true;
+  keysOf = null;
+  if (back) back.focus();
+});
 
 // The server may or may not report lockouts; without the fields, always offer Unlock.
 function canUnlock(u) {
@@ -262,4 +332,5 @@ requireUser().then((user) => {
   loadChart();
   loadUsers();
   loadAudit();
+  initClients(user, loadAudit);
 }, () => {});

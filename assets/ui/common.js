@@ -14,8 +14,9 @@ export function cookie(name) {
   return '';
 }
 
-function send(method, url, body, form) {
+function send(method, url, body, form, bearer) {
   const headers = { Accept: 'application/json' };
+  if (bearer) headers.Authorization = 'Bearer ' + bearer;
   let payload;
   if (body !== undefined && body !== null) {
     if (form) {
@@ -71,16 +72,17 @@ async function parse(res) {
 
 /**
  * Calls the API. `path` is "/api/..." or relative to /api/v1 ("/users/me").
- * Resolves to {status, data, headers}; status 0 is a network failure.
+ * Resolves to {status, data, headers}; status 0 is a network failure. With
+ * `bearer` (an enrollment token) the cookies do not count and a 401 is an answer.
  */
-export async function api(method, path, body, { form = false, noRefresh = false } = {}) {
+export async function api(method, path, body, { form = false, noRefresh = false, bearer = null } = {}) {
   const url = path.startsWith('/api/') ? path : API + path;
-  const skip = noRefresh || NO_REFRESH.test(url);
+  const skip = noRefresh || bearer || NO_REFRESH.test(url);
   for (let attempt = 0; ; attempt++) {
     const csrfSent = cookie('csrf_token');
     let res;
     try {
-      res = await send(method, url, body, form);
+      res = await send(method, url, body, form, bearer);
     } catch {
       return { status: 0, data: { detail: 'Could not reach the server. Check your connection and try again.' }, headers: new Headers() };
     }

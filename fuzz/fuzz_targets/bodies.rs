@@ -1,6 +1,6 @@
 //! Request-body and query decoding on arbitrary bytes: JSON objects field by field,
-//! form bodies, and query strings. Every outcome must be a value or a validation
-//! error, never a panic.
+//! form bodies, query strings and the RFC 3339 times of the audit filters. Every
+//! outcome must be a value or a validation error, never a panic.
 #![no_main]
 
 use bytes::Bytes;
@@ -36,4 +36,7 @@ fuzz_target!(|data: &[u8]| {
     let params = query(&head);
     let _ = query_int(&params, "skip", 0, 0, i64::MAX);
     let _ = query_int(&params, "limit", 100, 0, 100);
+    for (_, v) in &params {
+        let _ = gatehouse::clock::parse_rfc3339(v);
+    }
 });

@@ -4,7 +4,9 @@
 //! reaches the code behind the first base64 and JSON checks.
 #![no_main]
 
-use gatehouse::crypto::jwt::{generate_pkcs8, Claims, Keyring, TokenKind};
+use gatehouse::crypto::jwt::Keyring;
+use gatehouse::crypto::keys::{generate, Alg};
+use gatehouse::domain::claims::{Claims, TokenKind};
 use gatehouse::crypto::secrets::b64url;
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
@@ -14,22 +16,25 @@ const NOW: i64 = 1_800_000_000;
 fn setup() -> &'static (Keyring, String) {
     static S: OnceLock<(Keyring, String)> = OnceLock::new();
     S.get_or_init(|| {
-        let pkcs8 = generate_pkcs8().expect("key");
-        let keys = Keyring::new(&pkcs8, &[], "fuzz").expect("keyring");
+        let pkcs8 = generate(Alg::EdDSA).expect("key");
+        let keys = Keyring::new("fuzz", &[(Alg::EdDSA, &pkcs8)], &[]).expect("keyring");
         let claims = Claims {
             sub: "alice".into(),
             uid: 1,
             kind: TokenKind::Access,
             jti: "j".into(),
             iat: NOW,
+            nbf: None,
             exp: NOW + 60,
             iss: "fuzz".into(),
             role: Some("user".into()),
             scopes: Some(vec!["profile:read".into()]),
             ver: Some(0),
             sid: Some("s".into()),
+            aud: None,
+            amr: None,
         };
-        let token = keys.sign(&claims).expect("sign");
+        let token = keys.sign(Alg::EdDSA, &claims).expect("sign");
         (keys, token)
     })
 }
@@ -45,7 +50,7 @@ fuzz_target!(|data: &[u8]| {
             parts.join(".")
         }
     };
-    if let Ok(claims) = keys.verify(&candidate, NOW) {
+    if let Ok(claims) = keys.verify::<Claims>(&candidate, NOW) {
         // Only the genuine token may verify.
         assert_eq!(&candidate, valid, "a forged token verified");
         assert_eq!(claims.sub, "alice");

@@ -57,6 +57,38 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     out
 }
 
+/// SHA-256 over data given in pieces.
+#[derive(Clone)]
+pub struct Sha256(ring::digest::Context);
+
+impl Default for Sha256 {
+    fn default() -> Self {
+        Self(ring::digest::Context::new(&ring::digest::SHA256))
+    }
+}
+
+impl Sha256 {
+    /// Adds `data`.
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    /// The digest of everything added.
+    pub fn finish(self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(self.0.finish().as_ref());
+        out
+    }
+}
+
+/// SHA-512 of `data`.
+pub fn sha512(data: &[u8]) -> [u8; 64] {
+    let d = ring::digest::digest(&ring::digest::SHA512, data);
+    let mut out = [0u8; 64];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
 /// Compares two byte strings in time that depends only on their lengths.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {

@@ -6,7 +6,7 @@
 //! handlers never check roles themselves.
 
 use super::roles::{has_permission, level, scope_allowed, Permission};
-use super::Error;
+use super::{Account, Error};
 use crate::store::records::{Role, User};
 
 /// How the caller proved who they are.
@@ -20,6 +20,14 @@ pub enum Credential {
         exp: i64,
         /// The session it belongs to (tokens issued before sessions existed have none).
         sid: Option<String>,
+        /// How the sign-in was proved (RFC 8176 values; empty for tokens from
+        /// before they carried it).
+        amr: Vec<String>,
+    },
+    /// An enrollment token: its holder may only enroll a second factor.
+    Enrollment {
+        /// Token id.
+        jti: String,
     },
     /// An API key (its public id).
     ApiKey {
@@ -31,8 +39,8 @@ pub enum Credential {
 /// An authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    /// The user, as stored now.
-    pub user: User,
+    /// The user, as stored now (the domain's own: layers above see [`Account`]).
+    pub(super) user: User,
     /// Scopes this credential carries, already narrowed to what the user's current
     /// role allows.
     pub scopes: Vec<String>,
@@ -55,12 +63,25 @@ pub enum Rule {
     ScopeOrRoles(&'static str, &'static [Role]),
 }
 
+/// The CSRF token of a cookie session whose access token has id `access_jti`:
+/// derived from it (see `crypto::secrets::csrf_token_for`), so it needs no storage
+/// and changes with every refresh.
+pub fn csrf_token(access_jti: &str) -> String {
+    crate::crypto::secrets::csrf_token_for(access_jti)
+}
+
+/// Whether `presented` is the CSRF token of `access_jti` (constant time).
+pub fn csrf_token_matches(access_jti: &str, presented: &str) -> bool {
+    let want = csrf_token(access_jti);
+    crate::crypto::secrets::constant_time_eq(presented.trim().as_bytes(), want.as_bytes())
+}
+
 /// admin and super_admin, the tutorial's admin endpoints' roles.
 pub const ADMINS: &[Role] = &[Role::Admin, Role::SuperAdmin];
 
 impl Principal {
     /// Builds a principal, keeping only the scopes the user's role still allows.
-    pub fn new(user: User, scopes: &[String], credential: Credential) -> Self {
+    pub(super) fn new(user: User, scopes: &[String], credential: Credential) -> Self {
         let scopes = scopes.iter().filter(|s| scope_allowed(user.role, s)).cloned().collect();
         Self { user, scopes, credential }
     }
@@ -105,11 +126,31 @@ impl Principal {
         Ok(())
     }
 
+    /// The caller's account id.
+    pub fn id(&self) -> u64 {
+        self.user.id
+    }
+
+    /// The caller's username.
+    pub fn username(&self) -> &str {
+        &self.user.username
+    }
+
+    /// The caller's role now.
+    pub fn role(&self) -> Role {
+        self.user.role
+    }
+
+    /// The caller's account, as the layers above the domain see it.
+    pub fn account(&self) -> Account {
+        Account::from(&self.user)
+    }
+
     /// The access token's id and expiry, when the caller used one.
     pub fn access_token(&self) -> Option<(&str, i64)> {
         match &self.credential {
             Credential::Access { jti, exp, .. } => Some((jti, *exp)),
-            Credential::ApiKey { .. } => None,
+            Credential::ApiKey { .. } | Credential::Enrollment { .. } => None,
         }
     }
 
@@ -117,7 +158,7 @@ impl Principal {
     pub fn session_id(&self) -> Option<&str> {
         match &self.credential {
             Credential::Access { sid, .. } => sid.as_deref(),
-            Credential::ApiKey { .. } => None,
+            Credential::ApiKey { .. } | Credential::Enrollment { .. } => None,
         }
     }
 }

@@ -4,8 +4,9 @@
 //! *whom* they may act on (not yourself, not a super_admin) are here.
 
 use super::access::Principal;
-use super::{Auth, Ctx, Error};
+use super::{Account, Auth, Ctx, Error};
 use crate::store::records::{AuditEvent, Role, Stats, User};
+use crate::store::Writes;
 
 /// Who is changing a user: an admin over HTTP, or the operator on the command line.
 #[derive(Debug, Clone, Copy)]
@@ -31,7 +32,7 @@ pub(super) mod change {
     use crate::store::records::{AuditEvent, Role, User};
 
     /// New role; a different role revokes the user's access tokens.
-    pub fn role(role: Role) -> impl FnOnce(&mut User) -> String {
+    pub fn role(role: Role) -> impl Fn(&mut User) -> String {
         move |u| {
             let detail = format!("{} -> {}", u.role.as_str(), role.as_str());
             if u.role != role {
@@ -52,7 +53,7 @@ pub(super) mod change {
     }
 
     /// Activation; deactivating revokes everything, reactivating clears a lockout.
-    pub fn active(active: bool) -> impl FnOnce(&mut User) -> String {
+    pub fn active(active: bool) -> impl Fn(&mut User) -> String {
         move |u| {
             if u.is_active != active {
                 u.is_active = active;
@@ -82,6 +83,33 @@ pub(super) mod change {
     }
 }
 
+/// Refuses an admin who is not a super_admin acting on a super_admin.
+pub(super) fn protect(actor: Actor<'_>, target: &User) -> Result<(), Error> {
+    match actor {
+        Actor::Admin(p) if target.role == Role::SuperAdmin && p.user.role != Role::SuperAdmin => {
+            Err(Error::Forbidden(PROTECTED.into()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Who acted, for an audit entry's detail.
+pub(super) fn actor_text(actor: Actor<'_>) -> String {
+    match actor {
+        Actor::Admin(p) => format!("by {} (id {})", p.user.username, p.user.id),
+        Actor::Operator => "by the operator".to_owned(),
+    }
+}
+
+/// `1 API key`, `2 API keys`.
+pub(super) fn api_keys(n: usize) -> String {
+    if n == 1 {
+        "1 API key".to_owned()
+    } else {
+        format!("{n} API keys")
+    }
+}
+
 /// Largest page the admin list returns (`limit` above it is a 422).
 pub const MAX_PAGE: u64 = 100;
 
@@ -90,19 +118,19 @@ const PROTECTED: &str = "Cannot modify a SUPER_ADMIN user";
 
 impl Auth {
     /// GET /admin/users: a page in id order.
-    pub fn list_users(&self, skip: u64, limit: u64) -> Result<Vec<User>, Error> {
+    pub fn list_users(&self, skip: u64, limit: u64) -> Result<Vec<Account>, Error> {
         let limit = usize::try_from(limit.min(MAX_PAGE)).unwrap_or(0);
-        Ok(self.store.read(|r| r.users_page(skip, limit))?.users)
+        Ok(self.store.read(|r| r.users_page(skip, limit))?.users.into_iter().map(Account::from).collect())
     }
 
     /// Users whose username or email starts with `prefix`.
-    pub fn search_users(&self, prefix: &str, limit: u64) -> Result<Vec<User>, Error> {
+    pub fn search_users(&self, prefix: &str, limit: u64) -> Result<Vec<Account>, Error> {
         let limit = usize::try_from(limit.min(MAX_PAGE)).unwrap_or(0);
         self.store.read(|r| {
             let mut out = Vec::new();
             for id in r.search_users(prefix, limit)? {
                 if let Some(u) = r.user(id)? {
-                    out.push(u);
+                    out.push(Account::from(u));
                 }
             }
             Ok(out)
@@ -117,8 +145,14 @@ impl Auth {
     /// PUT /admin/users/{id}/role, with the tutorial's rules in its order: not your
     /// own role (400), never super_admin (403), the user must exist (404), a
     /// super_admin cannot be changed (403). The user's access tokens are revoked.
-    pub fn change_role(&self, ctx: &Ctx, actor: &Principal, target: u64, role: Role) -> Result<User, Error> {
-        if target == actor.user.id {
+    pub fn change_role(
+        &self,
+        ctx: &Ctx,
+        actor: &Principal,
+        target: u64,
+        role: Role,
+    ) -> Result<Account, Error> {
+        if target == actor.id() {
             return Err(Error::BadRequest("Cannot change your own role"));
         }
         if role == Role::SuperAdmin {
@@ -129,8 +163,14 @@ impl Auth {
 
     /// Deactivates (`false`) or reactivates (`true`) another user. Deactivation
     /// revokes every token and session the user holds.
-    pub fn set_active(&self, ctx: &Ctx, actor: &Principal, target: u64, active: bool) -> Result<User, Error> {
-        if target == actor.user.id {
+    pub fn set_active(
+        &self,
+        ctx: &Ctx,
+        actor: &Principal,
+        target: u64,
+        active: bool,
+    ) -> Result<Account, Error> {
+        if target == actor.id() {
             return Err(Error::BadRequest("Cannot change your own account status here"));
         }
         self.modify(
@@ -143,13 +183,40 @@ impl Auth {
     }
 
     /// Clears a lockout and the failure counter.
-    pub fn unlock(&self, ctx: &Ctx, actor: &Principal, target: u64) -> Result<User, Error> {
+    pub fn unlock(&self, ctx: &Ctx, actor: &Principal, target: u64) -> Result<Account, Error> {
         self.modify(ctx, Actor::Admin(actor), Target::Id(target), AuditEvent::AccountUnlocked, change::unlock)
     }
 
-    /// Revokes every access token and refresh session of a user.
-    pub fn revoke_sessions(&self, ctx: &Ctx, actor: &Principal, target: u64) -> Result<User, Error> {
-        self.modify(ctx, Actor::Admin(actor), Target::Id(target), AuditEvent::TokenRevoked, change::revoke)
+    /// Revokes every access token and refresh session of a user, and with
+    /// `include_api_keys` every API key too (each audited); otherwise the entry says
+    /// how many keys still work.
+    pub fn revoke_sessions(
+        &self,
+        ctx: &Ctx,
+        actor: &Principal,
+        target: u64,
+        include_api_keys: bool,
+    ) -> Result<Account, Error> {
+        self.revoke_everything(ctx, Actor::Admin(actor), Target::Id(target), include_api_keys)
+    }
+
+    /// [`Auth::revoke_sessions`] for an admin or the operator.
+    pub(super) fn revoke_everything(
+        &self,
+        ctx: &Ctx,
+        actor: Actor<'_>,
+        target: Target<'_>,
+        include_api_keys: bool,
+    ) -> Result<Account, Error> {
+        let by = actor_text(actor);
+        self.modify_in(ctx, actor, target, AuditEvent::TokenRevoked, |tx, u| {
+            let what = change::revoke(u);
+            if include_api_keys {
+                let n = self.revoke_all_keys_in(tx, ctx, u, &by)?;
+                return Ok(format!("{what}, and {}", api_keys(n)));
+            }
+            Ok(format!("{what}{}", Self::keys_left(tx, u.id)?))
+        })
     }
 
     /// Loads `target`, refuses to touch a super_admin unless the actor is one (or the
@@ -161,8 +228,20 @@ impl Auth {
         actor: Actor<'_>,
         target: Target<'_>,
         event: AuditEvent,
-        change: impl FnOnce(&mut User) -> String,
-    ) -> Result<User, Error> {
+        change: impl Fn(&mut User) -> String,
+    ) -> Result<Account, Error> {
+        self.modify_in(ctx, actor, target, event, |_, u| Ok(change(u)))
+    }
+
+    /// [`Auth::modify`] whose change may also write in the transaction.
+    pub(super) fn modify_in(
+        &self,
+        ctx: &Ctx,
+        actor: Actor<'_>,
+        target: Target<'_>,
+        event: AuditEvent,
+        change: impl Fn(&mut dyn Writes, &mut User) -> Result<String, Error>,
+    ) -> Result<Account, Error> {
         self.store
             .write(|tx| {
                 let found = match target {
@@ -170,18 +249,11 @@ impl Auth {
                     Target::Name(name) => tx.user_by_name(name)?,
                 };
                 let Some(mut u) = found else { return Err(Error::NotFound("User not found")) };
-                if let Actor::Admin(p) = actor {
-                    if u.role == Role::SuperAdmin && p.user.role != Role::SuperAdmin {
-                        return Err(Error::Forbidden(PROTECTED.into()));
-                    }
-                }
-                let what = change(&mut u);
+                protect(actor, &u)?;
+                let what = change(tx, &mut u)?;
                 u.updated_at = self.clock.now_micros();
                 tx.update_user(&u)?;
-                let by = match actor {
-                    Actor::Admin(p) => format!("by {} (id {})", p.user.username, p.user.id),
-                    Actor::Operator => "by the operator".to_owned(),
-                };
+                let by = actor_text(actor);
                 let detail = if what.is_empty() { by } else { format!("{what}; {by}") };
                 tx.append_audit(&self.audit_record(ctx, event, Some(&u), Some(detail)))?;
                 Ok(u)
@@ -194,5 +266,6 @@ impl Auth {
                     super::counters::Counters::bump(&self.counters.revocations);
                 }
             })
+            .map(Account::from)
     }
 }

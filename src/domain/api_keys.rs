@@ -6,15 +6,21 @@
 //! in constant time. A stolen database yields no usable key.
 //! Use is recorded in memory and written back in batches ([`Auth::flush_key_usage`])
 //! so that authenticating with a key never writes on the request path.
+//!
+//! Keys imported from the tutorial's app (`lmsc_` and 64 hex digits) are stored
+//! the same way, as the owner's generated key; they lack gatehouse's prefix, so a
+//! presented key is recognised by having no dots (a JWT has two) rather than by
+//! its prefix.
 
 use super::access::{Credential, Principal};
-use super::roles::{allowed_scopes, scope_allowed};
+use super::roles::{allowed_scopes, known_scope, scope_allowed};
 use super::validation::FieldError;
-use super::{Auth, Ctx, Error};
+use super::{ApiKeyInfo, Auth, Ctx, Error};
 use crate::clock::Micros;
 use crate::crypto::secrets::{constant_time_eq, hex, new_api_key, random_bytes, sha256, API_KEY_PREFIX};
 use crate::store::records::{ApiKeyRecord, AuditEvent, AuditRecord};
 use crate::store::StoreError;
+use std::sync::PoisonError;
 
 /// Most keys one user may hold.
 pub const MAX_KEYS_PER_USER: usize = 100;
@@ -28,8 +34,8 @@ const USAGE_GRANULARITY: Micros = 60 * 1_000_000;
 pub struct NewKey {
     /// The key itself.
     pub secret: String,
-    /// What is stored.
-    pub record: ApiKeyRecord,
+    /// Its metadata.
+    pub info: ApiKeyInfo,
 }
 
 /// A named-key request (POST /api/v1/api-keys).
@@ -37,14 +43,49 @@ pub struct NewKey {
 pub struct KeyRequest {
     /// Label.
     pub name: String,
-    /// Requested scopes; `None` = everything the owner's role allows.
+    /// Requested scopes; `None` = exactly the presenting credential's.
     pub scopes: Option<Vec<String>>,
     /// Lifetime in seconds; `None` = no expiry.
     pub expires_in: Option<u64>,
 }
 
+/// Longest key accepted (longer is refused without a lookup).
+const MAX_KEY_CHARS: usize = 128;
+/// Shortest key without gatehouse's prefix accepted (imported ones are 69).
+const MIN_FOREIGN_KEY_CHARS: usize = 32;
+/// What an imported key is called in listings.
+pub const IMPORTED_KEY_NAME: &str = "imported from the tutorial";
+
+/// Whether `token` is shaped like an API key rather than a JWT: gatehouse's
+/// prefix, or an imported key (no dots, long enough).
+pub(super) fn is_api_key(token: &str) -> bool {
+    token.len() <= MAX_KEY_CHARS
+        && (token.starts_with(API_KEY_PREFIX)
+            || (token.len() >= MIN_FOREIGN_KEY_CHARS && !token.contains('.')))
+}
+
+/// The stored form of a key imported from the tutorial: the owner's generated key
+/// (which the tutorial's generate replaces and revoke removes), acting with
+/// whatever the owner's role allows, as it did there. `id` is its new public id.
+pub(super) fn imported_key(secret: &str, user_id: u64, id: String, now: Micros) -> ([u8; 16], ApiKeyRecord) {
+    let (lookup, verifier) = digest(secret);
+    let record = ApiKeyRecord {
+        id,
+        verifier,
+        user_id,
+        name: IMPORTED_KEY_NAME.into(),
+        prefix: secret.chars().take(11).collect(),
+        scopes: None,
+        created_at: now,
+        expires_at: None,
+        last_used: None,
+        legacy: true,
+    };
+    (lookup, record)
+}
+
 /// The lookup id and verifier of a presented or new key.
-fn digest(secret: &str) -> ([u8; 16], [u8; 32]) {
+pub(super) fn digest(secret: &str) -> ([u8; 16], [u8; 32]) {
     let full = sha256(secret.as_bytes());
     let mut lookup = [0u8; 16];
     lookup.copy_from_slice(&full[..16]);
@@ -83,9 +124,27 @@ fn validate(req: &KeyRequest, role: crate::store::records::Role) -> Result<(), E
     }
 }
 
+/// The scopes a new key gets: those asked for, every one of which the presenting
+/// credential must hold (a 403 names the first it lacks), or else exactly the
+/// credential's own. A token narrowed at login (`scope=profile:read`) can never
+/// mint a key that carries more than it does.
+fn key_scopes(who: &Principal, asked: Option<&[String]>) -> Result<Vec<String>, Error> {
+    let Some(asked) = asked else { return Ok(who.scopes.clone()) };
+    for s in asked {
+        if !who.scopes.contains(s) {
+            return Err(match known_scope(s) {
+                Some(name) => Error::MissingScope(name),
+                None => Error::Invalid(vec![FieldError::value("scopes", &format!("Scope '{s}' is unknown"))]),
+            });
+        }
+    }
+    Ok(asked.to_vec())
+}
+
 impl Auth {
-    /// The tutorial's POST /api-keys/generate: a new key with the owner's full rights,
-    /// replacing the previous generated key (named keys are left alone).
+    /// The tutorial's POST /api-keys/generate: a new key with the presenting
+    /// credential's scopes (for a full login, the owner's full rights), replacing
+    /// the previous generated key (named keys are left alone).
     pub fn generate_key(&self, ctx: &Ctx, who: &Principal) -> Result<NewKey, Error> {
         let req = KeyRequest { name: "generated".into(), scopes: None, expires_in: None };
         self.insert_key(ctx, who, &req, true)
@@ -106,15 +165,15 @@ impl Auth {
         })
     }
 
-    /// Creates a named key with optional scopes (a subset of the owner's) and expiry.
+    /// Creates a named key with optional scopes (a subset of the presenting
+    /// credential's) and expiry.
     pub fn create_key(&self, ctx: &Ctx, who: &Principal, req: &KeyRequest) -> Result<NewKey, Error> {
         validate(req, who.user.role)?;
         self.insert_key(ctx, who, req, false)
     }
 
     fn key_event(&self, ctx: &Ctx, who: &Principal, event: AuditEvent, key: &ApiKeyRecord) -> AuditRecord {
-        let detail = format!("key {} ({}, {})", key.id, key.name, key.prefix);
-        self.audit_record(ctx, event, Some(&who.user), Some(detail))
+        self.audit_record(ctx, event, Some(&who.user), Some(super::key_admin::key_text(key)))
     }
 
     fn insert_key(
@@ -124,6 +183,7 @@ impl Auth {
         req: &KeyRequest,
         legacy: bool,
     ) -> Result<NewKey, Error> {
+        let scopes = key_scopes(who, req.scopes.as_deref())?;
         let secret = new_api_key().map_err(rand_err)?;
         let (hash, verifier) = digest(&secret);
         let now = self.clock.now_micros();
@@ -133,7 +193,7 @@ impl Auth {
             user_id: who.user.id,
             name: req.name.trim().to_owned(),
             prefix: secret.chars().take(API_KEY_PREFIX.len() + 6).collect(),
-            scopes: req.scopes.clone(),
+            scopes: Some(scopes),
             created_at: now,
             expires_at: req
                 .expires_in
@@ -155,22 +215,27 @@ impl Auth {
             tx.append_audit(&self.key_event(ctx, who, AuditEvent::ApiKeyGenerated, &record))?;
             Ok(())
         })?;
-        Ok(NewKey { secret, record })
+        Ok(NewKey { secret, info: ApiKeyInfo::of(&record, who.role()) })
     }
 
     /// The caller's keys (metadata only), with recent use folded in.
-    pub fn list_keys(&self, who: &Principal) -> Result<Vec<ApiKeyRecord>, Error> {
-        let mut keys: Vec<ApiKeyRecord> =
-            self.store.read(|r| r.api_keys_of(who.user.id))?.into_iter().map(|(_, k)| k).collect();
-        if let Ok(usage) = self.key_usage.lock() {
-            for k in &mut keys {
-                if let Some(t) = usage.get(&k.id) {
-                    k.last_used = Some(k.last_used.map_or(t.1, |old| old.max(t.1)));
-                }
+    pub fn list_keys(&self, who: &Principal) -> Result<Vec<ApiKeyInfo>, Error> {
+        let keys = self.store.read(|r| r.api_keys_of(who.user.id))?.into_iter().map(|(_, k)| k).collect();
+        Ok(self.with_usage(keys).iter().map(|k| ApiKeyInfo::of(k, who.role())).collect())
+    }
+
+    /// `keys` with the use recorded in memory since the last write-back folded in,
+    /// oldest first.
+    pub(super) fn with_usage(&self, mut keys: Vec<ApiKeyRecord>) -> Vec<ApiKeyRecord> {
+        let usage = self.key_usage.lock().unwrap_or_else(PoisonError::into_inner);
+        for k in &mut keys {
+            if let Some(t) = usage.get(&k.id) {
+                k.last_used = Some(k.last_used.map_or(t.1, |old| old.max(t.1)));
             }
         }
+        drop(usage);
         keys.sort_by_key(|k| k.created_at);
-        Ok(keys)
+        keys
     }
 
     /// Deletes one of the caller's keys by id.
@@ -189,11 +254,12 @@ impl Auth {
     /// Authenticates an `X-API-Key`. Reads only; use is recorded in memory.
     pub fn authenticate_key(&self, presented: &str) -> Result<Principal, Error> {
         const INVALID: &str = "Invalid API key";
-        if !presented.starts_with(API_KEY_PREFIX) || presented.len() > 128 {
+        if !is_api_key(presented) {
             return Err(Error::Unauthenticated(INVALID));
         }
         let (hash, verifier) = digest(presented);
-        let found = self.store.read(|r| {
+        // A shared store may answer from its invalidated cache (see `Store::read_cached`).
+        let found = self.store.read_cached(|r| {
             let Some(key) = r.api_key(&hash)? else {
                 return Ok::<_, StoreError>(None);
             };
@@ -219,18 +285,17 @@ impl Auth {
     }
 
     fn note_key_use(&self, key: &ApiKeyRecord, hash: [u8; 16], now: Micros) {
-        if let Ok(mut usage) = self.key_usage.lock() {
-            usage.insert(key.id.clone(), (hash, now));
-        }
+        self.key_usage.lock().unwrap_or_else(PoisonError::into_inner).insert(key.id.clone(), (hash, now));
     }
 
     /// Writes recorded key use back to the store (called periodically by the server).
     /// Keys used within the last minute of their stored `last_used` are skipped.
+    /// Like [`Auth::flush_audit`], flushes run one at a time, so when one returns,
+    /// every use recorded before it is written.
     pub fn flush_key_usage(&self) -> Result<usize, Error> {
-        let pending: Vec<(String, ([u8; 16], Micros))> = match self.key_usage.lock() {
-            Ok(mut usage) => usage.drain().collect(),
-            Err(_) => return Ok(0),
-        };
+        let _one_at_a_time = self.key_usage_flush.lock().unwrap_or_else(PoisonError::into_inner);
+        let pending: Vec<(String, ([u8; 16], Micros))> =
+            self.key_usage.lock().unwrap_or_else(PoisonError::into_inner).drain().collect();
         if pending.is_empty() {
             return Ok(0);
         }

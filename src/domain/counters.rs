@@ -21,6 +21,8 @@ pub struct Counters {
     pub revocations: AtomicU64,
     /// Spent refresh tokens presented again.
     pub reuse_detected: AtomicU64,
+    /// Audit entries deleted because the log reached `--audit-max-rows`.
+    pub audit_dropped: AtomicU64,
 }
 
 impl Counters {

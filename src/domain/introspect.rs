@@ -3,10 +3,10 @@
 //! (signature, expiry, revocation epochs, denylist, session state, deactivation);
 //! anything that fails any of them is simply inactive. Reads only.
 
-use super::{Auth, Error};
-use crate::crypto::jwt::TokenKind;
-use crate::crypto::secrets::{sha256, API_KEY_PREFIX};
-use crate::store::records::{RefreshState, User};
+use super::claims::TokenKind;
+use super::{Account, Auth, Error};
+use crate::crypto::secrets::sha256;
+use crate::store::records::RefreshState;
 
 /// What an active credential is.
 #[derive(Debug, Clone)]
@@ -14,7 +14,7 @@ pub struct TokenInfo {
     /// `access_token`, `refresh_token` or `api_key`.
     pub token_type: &'static str,
     /// Its owner.
-    pub user: User,
+    pub user: Account,
     /// Scopes it carries now.
     pub scopes: Vec<String>,
     /// Issued at (seconds), when known.
@@ -28,19 +28,23 @@ pub struct TokenInfo {
 impl Auth {
     /// `Some` for an active credential, `None` for anything else.
     pub fn introspect(&self, token: &str) -> Result<Option<TokenInfo>, Error> {
-        if token.starts_with(API_KEY_PREFIX) {
+        if super::api_keys::is_api_key(token) {
             return Ok(self.introspect_key(token));
         }
-        let Ok(claims) = self.keyring().verify(token, self.clock.now_secs()) else { return Ok(None) };
+        let Ok(claims) = self.verified_claims(token) else {
+            return Ok(None);
+        };
         match claims.kind {
             TokenKind::Access => Ok(self.authenticate(token).ok().map(|p| TokenInfo {
                 token_type: "access_token",
-                user: p.user,
+                user: p.account(),
                 scopes: p.scopes,
                 iat: Some(claims.iat),
                 exp: Some(claims.exp),
-                jti: Some(claims.jti),
+                jti: Some(claims.jti.clone()),
             })),
+            // An enrollment token is no credential a resource server should accept.
+            TokenKind::Enroll => Ok(None),
             TokenKind::Refresh => {
                 let key = sha256(claims.jti.as_bytes());
                 let found = self.store.read(|r| {
@@ -58,10 +62,10 @@ impl Auth {
                     .map(|(s, u)| TokenInfo {
                         token_type: "refresh_token",
                         scopes: super::roles::narrow_scopes(u.role, &s.scopes),
-                        user: u,
+                        user: Account::from(u),
                         iat: Some(claims.iat),
                         exp: Some(claims.exp),
-                        jti: Some(claims.jti),
+                        jti: Some(claims.jti.clone()),
                     }))
             }
         }
@@ -71,9 +75,11 @@ impl Auth {
         let p = self.authenticate_key(key).ok()?;
         let (jti, exp) = match &p.credential {
             super::access::Credential::ApiKey { id } => (Some(id.clone()), self.key_expiry(id, p.user.id)),
-            super::access::Credential::Access { .. } => (None, None),
+            super::access::Credential::Access { .. } | super::access::Credential::Enrollment { .. } => {
+                (None, None)
+            }
         };
-        Some(TokenInfo { token_type: "api_key", user: p.user, scopes: p.scopes, iat: None, exp, jti })
+        Some(TokenInfo { token_type: "api_key", user: p.account(), scopes: p.scopes, iat: None, exp, jti })
     }
 
     fn key_expiry(&self, id: &str, owner: u64) -> Option<i64> {

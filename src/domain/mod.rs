@@ -9,29 +9,53 @@ pub mod access;
 pub mod admin;
 pub mod api_keys;
 pub mod audit;
+pub mod authenticate;
+pub mod claims;
 pub mod counters;
+pub mod hash_cost;
+pub mod import;
 pub mod introspect;
+pub mod key_admin;
 pub mod keys;
+pub mod login;
+pub mod maintenance;
+pub mod mfa;
+pub mod migrate_store;
+pub mod oidc;
 pub mod operator;
 pub mod phantom;
+pub mod revocation;
 pub mod roles;
 pub mod session_list;
-pub mod sessions;
+pub mod setup;
+pub mod tokens;
 pub mod users;
 pub mod validation;
+mod verified_tokens;
+pub mod views;
+
+#[cfg(test)]
+mod tests;
 
 use crate::clock::Clock;
 use crate::clock::Micros;
+pub use crate::crypto::password::HashParams;
 use crate::crypto::password::{PasswordError, PasswordHasherConfig};
 use crate::store::records::User;
-use crate::store::{Store, StoreError};
+/// Roles and audit events are the domain's words; the store only keeps them.
+pub use crate::store::records::{AuditEvent, Role};
+/// Where the data lives (the composition root picks it from the flags).
+pub use crate::store::{postgres::Options as DatabaseOptions, Location as StoreLocation};
+pub use crate::store::{AuditQuery, Swept};
+use crate::store::{Store, StoreError, UniqueField};
 pub use audit::Ctx;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Mutex, RwLock};
 
 pub use keys::KeyInfo;
 use std::time::Duration;
 pub use validation::FieldError;
+pub use views::{Account, ApiKeyInfo, AuditEntry, SessionInfo};
 
 /// Every outcome other than success. The HTTP layer maps each variant to exactly one
 /// status code; the strings are the tutorial's `detail` texts.
@@ -67,10 +91,45 @@ pub enum Error {
     /// A fault that is ours, not the caller's (500); the text is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The store failed (500); the error is logged with its source, never sent.
+    #[error("storage: {0}")]
+    Storage(#[source] StoreError),
+    /// The database cannot be reached, or concurrent writers kept it busy (503:
+    /// nothing was done that was not acknowledged; the caller may try again).
+    #[error("storage unavailable: {0}")]
+    Unavailable(#[source] StoreError),
+    /// An OAuth 2.0 / OpenID protocol error, answered as its RFC says (400, or 401
+    /// for `invalid_client`), with this description.
+    #[error("oauth error {0:?}: {1}")]
+    OAuth(oidc::OAuthCode, &'static str),
+    /// The password was right, but the account has a second factor and no code
+    /// came with it (401 with `"mfa_required": true`).
+    #[error("second factor required")]
+    MfaRequired,
+    /// The password was right, but the account's role requires a second factor
+    /// and it has none yet: 403 with a token that may only enroll one.
+    #[error("second factor enrollment required")]
+    EnrollmentRequired(mfa::policy::EnrollmentToken),
 }
 
+/// Store errors keep their meaning: a uniqueness conflict that escaped a check
+/// made earlier in the transaction is still a 409, never a 500.
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Duplicate(UniqueField::Username) => Error::Conflict("Username already registered"),
+            StoreError::Duplicate(UniqueField::Email) => Error::Conflict("Email already registered"),
+            e @ (StoreError::Unavailable(_) | StoreError::Busy(_)) => Error::Unavailable(e),
+            StoreError::Duplicate(UniqueField::Credential) => {
+                Error::Conflict("This passkey is already registered")
+            }
+            other => Error::Storage(other),
+        }
+    }
+}
+
+impl From<crate::crypto::secrets::RandomError> for Error {
+    fn from(e: crate::crypto::secrets::RandomError) -> Self {
         Error::Internal(e.to_string())
     }
 }
@@ -79,6 +138,16 @@ impl From<PasswordError> for Error {
     fn from(e: PasswordError) -> Self {
         Error::Internal(e.to_string())
     }
+}
+
+/// How passwords are hashed: the scrypt parameters of new hashes, and the most
+/// memory one hash may use (which caps what a stored hash may demand).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hashing {
+    /// Parameters of new hashes.
+    pub params: HashParams,
+    /// The memory budget: no stored hash may demand more than this.
+    pub memory_bytes: u64,
 }
 
 /// The 401 detail for a failed login, the same for every cause.
@@ -97,8 +166,12 @@ pub struct Policy {
     pub lockout: Duration,
     /// How long audit entries are kept.
     pub audit_retention: Duration,
+    /// Most audit entries kept; the oldest go first beyond it.
+    pub audit_max_rows: u64,
     /// How long a new signing key is published before it signs (`keys rotate`).
     pub key_lead: Duration,
+    /// Roles whose holders must have a second factor (`--require-mfa`).
+    pub require_mfa: Vec<Role>,
 }
 
 impl Policy {
@@ -116,7 +189,9 @@ impl Default for Policy {
             max_failed_logins: 5,
             lockout: Duration::from_secs(30 * 60),
             audit_retention: Duration::from_secs(90 * 86_400),
+            audit_max_rows: 500_000,
             key_lead: Duration::from_secs(3600),
+            require_mfa: Vec::new(),
         }
     }
 }
@@ -124,31 +199,43 @@ impl Default for Policy {
 /// The auth core: store, keys, password hasher, clock and policy.
 #[derive(Debug)]
 pub struct Auth {
-    store: Arc<Store>,
+    store: Store,
     keys: RwLock<keys::Loaded>,
     passwords: PasswordHasherConfig,
     clock: Clock,
     policy: Policy,
     /// API-key id → (lookup id, last use), written back by [`Auth::flush_key_usage`].
     key_usage: Mutex<HashMap<String, ([u8; 16], Micros)>>,
+    /// Held for the whole of a flush of `key_usage`, as `audit_flush` is.
+    key_usage_flush: Mutex<()>,
     /// Audit entries waiting to be written (see [`audit`]).
     audit_queue: Mutex<audit::AuditQueue>,
+    /// Held for the whole of a flush of `audit_queue`, taking and writing alike.
+    audit_flush: Mutex<()>,
     /// Event counters for metrics.
     counters: counters::Counters,
     /// Failed logins for names without a usable account (see [`phantom`]).
     phantom: phantom::PhantomLocks,
+    /// The first-run setup code, while no admin exists (see [`setup`]).
+    setup_code: Mutex<Option<String>>,
+    /// Access tokens whose signature was checked (see [`verified_tokens`]).
+    verified: verified_tokens::VerifiedTokens,
 }
 
 impl Auth {
     /// Builds the core, creating the first signing key if the store has none.
     pub fn new(
-        store: Arc<Store>,
+        store: Store,
         passwords: PasswordHasherConfig,
         clock: Clock,
         policy: Policy,
         issuer: &str,
     ) -> Result<Self, Error> {
         let loaded = keys::load(&store, &clock, issuer, policy.max_token_lifetime(), true)?;
+        let passwords = passwords.with_stored_max(Self::stored_hash_max(&store)?);
+        if let Some(cost) = Self::stored_bcrypt_max(&store)? {
+            passwords.raise_bcrypt_ceiling(cost);
+        }
         Ok(Self {
             store,
             keys: RwLock::new(loaded),
@@ -156,15 +243,28 @@ impl Auth {
             clock,
             policy,
             key_usage: Mutex::new(HashMap::new()),
+            key_usage_flush: Mutex::new(()),
             audit_queue: Mutex::new(audit::AuditQueue::default()),
+            audit_flush: Mutex::new(()),
             counters: counters::Counters::default(),
             phantom: phantom::PhantomLocks::default(),
+            setup_code: Mutex::new(None),
+            verified: verified_tokens::VerifiedTokens::default(),
         })
     }
 
-    /// The store (for health checks and operator commands).
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// Opens the store at `at` and builds the core on it: the composition root's
+    /// one call (`serve`, and operator commands with no server running).
+    pub fn open(
+        at: &StoreLocation,
+        hashing: Hashing,
+        clock: Clock,
+        policy: Policy,
+        issuer: &str,
+    ) -> Result<Self, Error> {
+        let passwords = PasswordHasherConfig::new(hashing.params, hashing.memory_bytes)
+            .map_err(|e| Error::Internal(format!("scrypt parameters: {e}")))?;
+        Self::new(crate::store::open(at)?, passwords, clock, policy, issuer)
     }
 
     /// The clock.
@@ -184,24 +284,5 @@ impl Auth {
 
     fn user_or_internal(tx_user: Option<User>, id: u64) -> Result<User, Error> {
         tx_user.ok_or_else(|| Error::Internal(format!("user {id} missing")))
-    }
-}
-
-impl Auth {
-    /// One cleanup batch: at most `max` expired refresh sessions (and the sessions
-    /// they end), expired denylist entries, and audit entries and hourly login
-    /// totals past retention, in one write transaction.
-    pub fn cleanup_batch(&self, max: usize) -> Result<crate::store::Swept, Error> {
-        let now = self.clock.now_secs();
-        let retention = i64::try_from(self.policy.audit_retention.as_micros()).unwrap_or(i64::MAX);
-        let cutoff = self.clock.now_micros().saturating_sub(retention);
-        self.store.write(|tx| {
-            Ok(crate::store::Swept {
-                refresh: tx.purge_refresh(now, max)?,
-                denylist: tx.purge_denylist(now, max)?,
-                audit: tx.purge_audit(cutoff, max)?,
-                login_hours: tx.purge_login_hours(cutoff, max)?,
-            })
-        })
     }
 }

@@ -116,15 +116,32 @@ pub const SCOPES: [(&str, &str); 8] = [
 ];
 
 /// Scopes gatehouse adds to the tutorial's list. They are never granted by
-/// default: a login or API key gets one only by asking for it.
-pub const EXTRA_SCOPES: [(&str, &str); 1] =
-    [("introspect", "Ask gatehouse about tokens (RFC 7662 introspection)")];
+/// default: a login or API key gets one only by asking for it. The OpenID ones
+/// are for the tools that sign people in through gatehouse.
+pub const EXTRA_SCOPES: [(&str, &str); 5] = [
+    ("introspect", "Ask gatehouse about tokens (RFC 7662 introspection)"),
+    ("openid", "Sign you in"),
+    ("profile", "See your name and username"),
+    ("email", "See your email address"),
+    ("offline_access", "Stay signed in after you leave"),
+];
+
+/// The OpenID Connect scopes: any role may hold them.
+pub const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+
+/// The scope's name as the tables spell it, if it is one.
+pub fn known_scope(scope: &str) -> Option<&'static str> {
+    SCOPES.iter().chain(EXTRA_SCOPES.iter()).map(|(s, _)| *s).find(|s| *s == scope)
+}
 
 /// Whether `role` may hold `scope`: the tutorial's map, plus `introspect` for
 /// admins and super_admins.
 pub fn scope_allowed(role: Role, scope: &str) -> bool {
     if scope == "introspect" {
         return matches!(role, Role::Admin | Role::SuperAdmin);
+    }
+    if OIDC_SCOPES.contains(&scope) {
+        return true;
     }
     tutorial_scope_allowed(role, scope)
 }

@@ -6,24 +6,22 @@
 
 use super::access::Principal;
 use super::counters::Counters;
-use super::{Auth, Ctx, Error};
+use super::{Auth, Ctx, Error, SessionInfo};
 use crate::store::records::{AuditEvent, RefreshSession, SessionRecord, User};
-use crate::store::WriteTx;
-
-/// One of a user's sessions, as the account page lists it.
-#[derive(Debug, Clone)]
-pub struct SessionInfo {
-    /// The stored row.
-    pub record: SessionRecord,
-    /// Whether it is the caller's own session.
-    pub current: bool,
-}
+use crate::store::Writes;
 
 /// Most sessions listed for one user (the newest first).
 pub const MAX_SESSIONS_LISTED: usize = 100;
 
 impl Auth {
-    pub(super) fn session_row(&self, u: &User, session: &RefreshSession, ctx: &Ctx) -> SessionRecord {
+    pub(super) fn session_row(
+        &self,
+        u: &User,
+        session: &RefreshSession,
+        ctx: &Ctx,
+        opening: &super::tokens::Opening,
+        browser_secret: Option<&str>,
+    ) -> SessionRecord {
         let now = self.clock.now_micros();
         SessionRecord {
             id: session.family.clone(),
@@ -35,12 +33,16 @@ impl Auth {
             user_agent: ctx.user_agent.as_ref().map(|ua| ua.chars().take(256).collect()),
             session_epoch: u.session_epoch,
             revoked: false,
+            client_id: opening.client_id.clone(),
+            browser_secret: browser_secret.map(|s| crate::crypto::secrets::sha256(s.as_bytes())),
+            auth_time: opening.auth_time,
+            amr: opening.amr.clone(),
         }
     }
 
     /// Marks a session revoked (kept until it expires so its family stays refused).
     /// Returns whether there was a live one.
-    pub(super) fn end_session_row(tx: &mut WriteTx<'_>, user_id: u64, id: &str) -> Result<bool, Error> {
+    pub(super) fn end_session_row(tx: &mut dyn Writes, user_id: u64, id: &str) -> Result<bool, Error> {
         match tx.session(user_id, id)? {
             Some(mut row) if !row.revoked => {
                 row.revoked = true;
@@ -59,9 +61,12 @@ impl Auth {
         let mut live: Vec<SessionInfo> = rows
             .into_iter()
             .filter(|s| !s.revoked && s.session_epoch == epoch && s.expires_at > now)
-            .map(|record| SessionInfo { current: who.session_id() == Some(record.id.as_str()), record })
+            .map(|record| {
+                let current = who.session_id() == Some(record.id.as_str());
+                SessionInfo::of(record, current)
+            })
             .collect();
-        live.sort_by_key(|s| std::cmp::Reverse(s.record.last_used));
+        live.sort_by_key(|s| std::cmp::Reverse(s.last_used));
         live.truncate(MAX_SESSIONS_LISTED);
         Ok(live)
     }
@@ -107,14 +112,26 @@ impl Auth {
         }
     }
 
-    /// Revokes every session and access token of the caller ("sign out everywhere").
-    pub fn sign_out_everywhere(&self, ctx: &Ctx, who: &Principal) -> Result<(), Error> {
+    /// Revokes every session and access token of the caller ("sign out
+    /// everywhere"), and with `include_api_keys` every API key too.
+    pub fn sign_out_everywhere(
+        &self,
+        ctx: &Ctx,
+        who: &Principal,
+        include_api_keys: bool,
+    ) -> Result<(), Error> {
         self.store.write(|tx| {
             let mut u = Self::user_or_internal(tx.user(who.user.id)?, who.user.id)?;
             super::admin::change::revoke(&mut u);
             u.updated_at = self.clock.now_micros();
             tx.update_user(&u)?;
-            let why = Some("signed out everywhere by the owner".to_owned());
+            let keys = if include_api_keys {
+                let n = self.revoke_all_keys_in(tx, ctx, &u, "by its owner")?;
+                format!(", and {}", super::admin::api_keys(n))
+            } else {
+                Self::keys_left(tx, u.id)?
+            };
+            let why = Some(format!("signed out everywhere by the owner{keys}"));
             tx.append_audit(&self.audit_record(ctx, AuditEvent::TokenRevoked, Some(&u), why))?;
             Ok::<_, Error>(())
         })?;

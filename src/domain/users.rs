@@ -3,9 +3,9 @@
 
 use super::access::Principal;
 use super::validation::{self, FieldError};
-use super::{Auth, Ctx, Error};
+use super::{Account, Auth, Ctx, Error};
 use crate::store::records::{AuditEvent, Role, User};
-use crate::store::{StoreError, UniqueField};
+use crate::store::StoreError;
 
 /// A registration request, as decoded from the body.
 #[derive(Debug, Clone)]
@@ -47,42 +47,16 @@ pub fn validate_new(u: &NewUser) -> Result<(String, String), Error> {
     }
 }
 
-fn duplicate(e: StoreError) -> Error {
-    match e {
-        StoreError::Duplicate(UniqueField::Username) => Error::Conflict("Username already registered"),
-        StoreError::Duplicate(UniqueField::Email) => Error::Conflict("Email already registered"),
-        other => other.into(),
-    }
-}
-
 impl Auth {
     /// Registers a `user` (hashes: call with a hashing permit).
-    pub fn register(&self, ctx: &Ctx, req: &NewUser) -> Result<User, Error> {
+    pub fn register(&self, ctx: &Ctx, req: &NewUser) -> Result<Account, Error> {
         self.create_user(ctx, req, Role::User)
     }
 
     /// Creates an account with any role: registration, and the operator's CLI (the
     /// only way to create a super_admin).
-    pub fn create_user(&self, ctx: &Ctx, req: &NewUser, role: Role) -> Result<User, Error> {
+    pub fn create_user(&self, ctx: &Ctx, req: &NewUser, role: Role) -> Result<Account, Error> {
         self.create_user_unless(ctx, req, role, None, |_| Ok(()))
-    }
-
-    /// The first-run setup: creates a super_admin only while there is no admin or
-    /// super_admin at all. The check and the insert are one transaction, so two
-    /// setups racing end with one admin and one 409.
-    pub fn create_first_admin(&self, ctx: &Ctx, req: &NewUser) -> Result<User, Error> {
-        const DONE: Error = Error::Conflict("Setup is already complete");
-        if self.admin_count()? > 0 {
-            return Err(DONE);
-        }
-        let detail = Some("first super_admin, created with the setup code".to_owned());
-        self.create_user_unless(ctx, req, Role::SuperAdmin, detail, |tx| {
-            let s = tx.stats()?;
-            if s.by_role[Role::Admin.index()] + s.by_role[Role::SuperAdmin.index()] > 0 {
-                return Err(DONE);
-            }
-            Ok(())
-        })
     }
 
     /// How many admins and super_admins exist (from the maintained counters).
@@ -91,14 +65,14 @@ impl Auth {
         Ok(s.by_role[Role::Admin.index()] + s.by_role[Role::SuperAdmin.index()])
     }
 
-    fn create_user_unless(
+    pub(super) fn create_user_unless(
         &self,
         ctx: &Ctx,
         req: &NewUser,
         role: Role,
         detail: Option<String>,
-        refuse: impl FnOnce(&crate::store::WriteTx<'_>) -> Result<(), Error>,
-    ) -> Result<User, Error> {
+        refuse: impl Fn(&dyn crate::store::Writes) -> Result<(), Error>,
+    ) -> Result<Account, Error> {
         let (username, email) = validate_new(req)?;
         // Cheap duplicate check before the expensive hash; the insert re-checks
         // atomically, so a race still ends in one 409.
@@ -130,17 +104,22 @@ impl Auth {
             token_version: 0,
             session_epoch: 0,
         };
-        self.store.write(|tx| {
-            refuse(tx)?;
-            let u = tx.insert_user(user.clone()).map_err(duplicate)?;
-            let detail = detail.or_else(|| (role != Role::User).then(|| format!("role {}", role.as_str())));
-            tx.append_audit(&self.audit_record(ctx, AuditEvent::UserRegistered, Some(&u), detail))?;
-            Ok(u)
-        })
+        self.store
+            .write(|tx| {
+                refuse(tx)?;
+                let u = tx.insert_user(user.clone())?;
+                self.note_hash_written(tx)?;
+                let detail = detail
+                    .clone()
+                    .or_else(|| (role != Role::User).then(|| format!("role {}", role.as_str())));
+                tx.append_audit(&self.audit_record(ctx, AuditEvent::UserRegistered, Some(&u), detail))?;
+                Ok(u)
+            })
+            .map(Account::from)
     }
 
     /// Updates the caller's display name and/or email.
-    pub fn update_profile(&self, who: &Principal, update: &ProfileUpdate) -> Result<User, Error> {
+    pub fn update_profile(&self, who: &Principal, update: &ProfileUpdate) -> Result<Account, Error> {
         let mut errors = Vec::new();
         let email = match update.email.as_deref() {
             Some(e) => validation::email("email", e).map_err(|e| errors.push(e)).ok(),
@@ -152,21 +131,23 @@ impl Auth {
         if !errors.is_empty() {
             return Err(Error::Invalid(errors));
         }
-        self.store.write(|tx| {
-            let mut u = Self::user_or_internal(tx.user(who.user.id)?, who.user.id)?;
-            if let Some(name) = &update.full_name {
-                u.full_name = Some(name.clone());
-            }
-            if let Some(e) = email {
-                u.email = e;
-            }
-            u.updated_at = self.clock.now_micros();
-            tx.update_user(&u).map_err(|e| match e {
-                StoreError::Duplicate(_) => Error::Conflict("Email already in use"),
-                other => other.into(),
-            })?;
-            Ok(u)
-        })
+        self.store
+            .write(|tx| {
+                let mut u = Self::user_or_internal(tx.user(who.user.id)?, who.user.id)?;
+                if let Some(name) = &update.full_name {
+                    u.full_name = Some(name.clone());
+                }
+                if let Some(e) = &email {
+                    u.email.clone_from(e);
+                }
+                u.updated_at = self.clock.now_micros();
+                tx.update_user(&u).map_err(|e| match e {
+                    StoreError::Duplicate(_) => Error::Conflict("Email already in use"),
+                    other => other.into(),
+                })?;
+                Ok(u)
+            })
+            .map(Account::from)
     }
 
     /// Deactivates the caller's account (DELETE /users/me): logins fail from now on

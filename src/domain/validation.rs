@@ -27,13 +27,16 @@ pub const MAX_FULL_NAME_CHARS: usize = 100;
 /// Longest accepted email address (RFC 5321 path limit).
 pub const MAX_EMAIL_CHARS: usize = 254;
 
+/// Longest username (the tutorial's 50 characters): no account has a longer one.
+pub const MAX_USERNAME_CHARS: usize = 50;
+
 /// Username: 3–50 of `[A-Za-z0-9_-]`; returns it lower-cased.
 pub fn username(v: &str) -> Result<String, FieldError> {
     let n = v.chars().count();
     if n < 3 {
         return Err(FieldError::value("username", "Username must be at least 3 characters"));
     }
-    if n > 50 {
+    if n > MAX_USERNAME_CHARS {
         return Err(FieldError::value("username", "Username must not exceed 50 characters"));
     }
     if !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
@@ -147,6 +150,23 @@ pub fn full_name(v: &str) -> Result<(), FieldError> {
     }
     if v.chars().any(char::is_control) {
         return Err(FieldError::value("full_name", "Full name must not contain control characters"));
+    }
+    Ok(())
+}
+
+/// Longest second-factor code accepted (a TOTP code is 6 digits, a recovery code
+/// 19 characters; room for spaces people paste along).
+pub const MAX_CODE_CHARS: usize = 64;
+
+/// A presented one-time code: at most [`MAX_CODE_CHARS`] characters (what it
+/// matches is decided where it is spent).
+pub fn one_time_code(field: &str, v: &str) -> Result<(), FieldError> {
+    if v.chars().count() > MAX_CODE_CHARS {
+        return Err(FieldError {
+            field: field.into(),
+            msg: format!("String should have at most {MAX_CODE_CHARS} characters"),
+            kind: "string_too_long",
+        });
     }
     Ok(())
 }

@@ -1,11 +1,11 @@
 //! Work the server does on its own schedule, until it stops: writing queued audit
 //! entries (every second), API-key use (every minute), and cleanup — expired
 //! refresh sessions and denylist entries, audit entries past retention, idle
-//! rate-limiter keys — at start-up and then every `interval`, in small batches so no
+//! rate-limiter keys, aged failed-login counts of unknown names — at start-up and then every `interval`, in small batches so no
 //! single transaction holds the write lock for long.
 
 use super::state::AppState;
-use crate::store::Swept;
+use crate::domain::Swept;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -62,7 +62,10 @@ pub async fn cleanup(state: &Arc<AppState>) {
                 total.refresh += s.refresh;
                 total.denylist += s.denylist;
                 total.audit += s.audit;
+                total.audit_bound += s.audit_bound;
                 total.login_hours += s.login_hours;
+                total.codes += s.codes;
+                total.challenges += s.challenges;
                 if !s.full(CLEANUP_BATCH) {
                     break;
                 }
@@ -77,13 +80,18 @@ pub async fn cleanup(state: &Arc<AppState>) {
         tokio::task::yield_now().await;
     }
     let idle = state.limits.sweep(state.auth.clock().now_micros());
-    if total != Swept::default() || idle > 0 {
+    let phantoms = state.auth.sweep_phantoms();
+    if total != Swept::default() || idle > 0 || phantoms > 0 {
         tracing::info!(
             refresh_sessions = total.refresh,
             revoked_tokens = total.denylist,
             audit_entries = total.audit,
+            audit_entries_over_bound = total.audit_bound,
             login_hours = total.login_hours,
+            authorization_codes = total.codes,
+            passkey_challenges = total.challenges,
             limiter_keys = idle,
+            failed_login_names = phantoms,
             "cleanup removed expired rows"
         );
     }

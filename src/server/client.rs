@@ -2,6 +2,12 @@
 //! peer is a `--trusted-proxy`, the right-most address in `X-Forwarded-For` that is
 //! not itself a trusted proxy. Forwarded headers from anyone else are ignored, so a
 //! client cannot choose its own rate-limit bucket.
+//!
+//! The header is read from the right, the end our proxies wrote: everything left of
+//! the first untrusted address is the client's own text. An element that does not
+//! parse ends the walk with what was found so far, so junk a client puts in front
+//! (`garbage, 203.0.113.9`, as nginx's `$proxy_add_x_forwarded_for` passes it on)
+//! cannot move it into the proxy's bucket.
 
 use crate::config::Cidr;
 use hyper::http::request::Parts;
@@ -13,18 +19,20 @@ pub fn client_ip(head: &Parts, peer: IpAddr, trusted: &[Cidr]) -> IpAddr {
     if !is_trusted(peer) {
         return peer;
     }
-    let mut hops: Vec<IpAddr> = Vec::new();
-    for value in head.headers.get_all("x-forwarded-for") {
-        let Ok(v) = value.to_str() else { return peer };
-        for part in v.split(',') {
-            match parse_hop(part.trim()) {
-                Some(ip) => hops.push(ip),
-                None => return peer,
+    // Right to left across every header line: the first hop our trusted proxies did
+    // not add is the client; if all are trusted, the furthest one parsed.
+    let mut client = peer;
+    for value in head.headers.get_all("x-forwarded-for").iter().rev() {
+        let Ok(v) = value.to_str() else { return client };
+        for part in v.rsplit(',') {
+            let Some(ip) = parse_hop(part.trim()) else { return client };
+            client = ip;
+            if !is_trusted(ip) {
+                return ip;
             }
         }
     }
-    // Right to left: the first hop our trusted proxies did not add is the client.
-    hops.iter().rev().copied().find(|ip| !is_trusted(*ip)).or(hops.first().copied()).unwrap_or(peer)
+    client
 }
 
 /// An `X-Forwarded-For` element: an address, optionally `[v6]:port` or `v4:port`.
@@ -85,8 +93,31 @@ mod tests {
         let split = head(&["6.6.6.6", "203.0.113.7"]);
         assert_eq!(client_ip(&split, ip("10.0.0.2"), &trusted), ip("203.0.113.7"), "several headers join");
         assert_eq!(client_ip(&head(&["garbage"]), ip("10.0.0.2"), &trusted), ip("10.0.0.2"));
+        assert_eq!(client_ip(&head(&["10.0.0.1, 10.0.0.3"]), ip("10.0.0.2"), &trusted), ip("10.0.0.1"));
         assert_eq!(client_ip(&head(&[]), ip("10.0.0.2"), &trusted), ip("10.0.0.2"));
         assert_eq!(client_ip(&head(&["[2001:db8::1]:443"]), ip("10.0.0.2"), &trusted), ip("2001:db8::1"));
+    }
+
+    #[test]
+    fn junk_left_of_the_client_is_ignored_and_junk_right_of_it_stops_the_walk() {
+        let trusted = [Cidr::parse("10.0.0.0/8").unwrap()];
+        let proxy = ip("10.0.0.2");
+        for h in [
+            head(&["garbage, 203.0.113.9"]),
+            head(&["unknown,203.0.113.9, 10.0.0.7"]),
+            head(&["garbage", "203.0.113.9"]),
+            head(&[", 203.0.113.9"]),
+        ] {
+            assert_eq!(client_ip(&h, proxy, &trusted), ip("203.0.113.9"), "{h:?}");
+        }
+        // Junk our side of the client: use the last hop we could read.
+        assert_eq!(client_ip(&head(&["203.0.113.9, junk, 10.0.0.7"]), proxy, &trusted), ip("10.0.0.7"));
+        assert_eq!(client_ip(&head(&["203.0.113.9, junk"]), proxy, &trusted), proxy);
+        let mut b = Request::builder().uri("/");
+        b = b.header("x-forwarded-for", hyper::header::HeaderValue::from_bytes(b"\xff").unwrap());
+        b = b.header("x-forwarded-for", "203.0.113.9");
+        let (h, _) = b.body(()).unwrap().into_parts();
+        assert_eq!(client_ip(&h, proxy, &trusted), ip("203.0.113.9"), "a non-UTF-8 line to the left");
     }
 
     #[test]

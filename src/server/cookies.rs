@@ -7,7 +7,13 @@
 //!   always host-only: no sibling host ever needs the long-lived token;
 //! - `csrf_token`, readable by script, host-only, derived from the access token's id.
 //!
-//! All are `Secure; SameSite=Strict`. A cookie-authenticated unsafe request must
+//! - `gatehouse_session`, the browser's sign-in for the OpenID Provider (see
+//!   `domain::oidc::browser`): HttpOnly, host-only, `SameSite=Lax`, so that a tool
+//!   sending its user here to sign in (a top-level navigation from another site)
+//!   finds them signed in. It authenticates nothing but the authorization and
+//!   end-session endpoints, which change nothing without a further same-origin step.
+//!
+//! The first three are `Secure; SameSite=Strict`. A cookie-authenticated unsafe request must
 //! also prove it comes from our own pages: a same-origin `Origin` (or an allowed
 //! CORS origin), `Sec-Fetch-Site: same-origin`, or the `X-CSRF-Token` header
 //! matching its access token. Bearer and API-key requests need none of this: a
@@ -16,8 +22,8 @@
 use super::error::ApiError;
 use super::respond::Body;
 use super::state::AppState;
-use crate::crypto::secrets::{constant_time_eq, csrf_token_for};
-use crate::domain::sessions::TokenPair;
+use crate::domain::access::{csrf_token, csrf_token_matches};
+use crate::domain::tokens::TokenPair;
 use hyper::header::{HeaderValue, HOST, ORIGIN, SET_COOKIE};
 use hyper::http::request::Parts;
 use hyper::{Method, Response};
@@ -34,7 +40,11 @@ struct Cookie<'a> {
     path: &'a str,
     http_only: bool,
     domain: Option<&'a str>,
+    lax: bool,
 }
+
+/// The browser's OpenID sign-in cookie.
+pub const BROWSER_COOKIE: &str = "gatehouse_session";
 
 fn append(r: &mut Response<Body>, c: &Cookie<'_>) {
     // Values are our own tokens (base64url, dots, one space); a value with a space is
@@ -48,7 +58,8 @@ fn append(r: &mut Response<Body>, c: &Cookie<'_>) {
     if let Some(d) = c.domain {
         line.push_str(&format!("; Domain={d}"));
     }
-    line.push_str("; SameSite=strict; Secure");
+    line.push_str(if c.lax { "; SameSite=lax" } else { "; SameSite=strict" });
+    line.push_str("; Secure");
     if let Ok(h) = HeaderValue::from_str(&line) {
         r.headers_mut().append(SET_COOKIE, h);
     }
@@ -62,13 +73,25 @@ pub fn set_session(r: &mut Response<Body>, state: &AppState, pair: &TokenPair) {
     let policy = state.auth.policy();
     let (access_ttl, refresh_ttl) = (policy.access_ttl.as_secs(), policy.refresh_ttl.as_secs());
     let access = format!("Bearer {}", pair.access_token);
-    let csrf = csrf_token_for(&pair.access_jti);
+    let csrf = csrf_token(&pair.access_jti);
     for (name, value, max_age, path, http_only, domain) in [
         ("access_token", access.as_str(), access_ttl, "/", true, state.cookie_domain.as_deref()),
         ("refresh_token", pair.refresh_token.as_str(), refresh_ttl, REFRESH_COOKIE_PATH, true, None),
         ("csrf_token", csrf.as_str(), refresh_ttl, "/", false, None),
     ] {
-        append(r, &Cookie { name, value, max_age, path, http_only, domain });
+        append(r, &Cookie { name, value, max_age, path, http_only, domain, lax: false });
+    }
+    if let Some(value) = &pair.browser_cookie {
+        let c = Cookie {
+            name: BROWSER_COOKIE,
+            value,
+            max_age: refresh_ttl,
+            path: "/",
+            http_only: true,
+            domain: None,
+            lax: true,
+        };
+        append(r, &c);
     }
 }
 
@@ -79,8 +102,25 @@ pub fn clear_session(r: &mut Response<Body>, state: &AppState) {
         ("refresh_token", REFRESH_COOKIE_PATH, true, None),
         ("csrf_token", "/", false, None),
     ] {
-        append(r, &Cookie { name, value: "", max_age: 0, path, http_only, domain });
+        append(r, &Cookie { name, value: "", max_age: 0, path, http_only, domain, lax: false });
     }
+    append(
+        r,
+        &Cookie {
+            name: BROWSER_COOKIE,
+            value: "",
+            max_age: 0,
+            path: "/",
+            http_only: true,
+            domain: None,
+            lax: true,
+        },
+    );
+}
+
+/// The browser's OpenID sign-in cookie, if it sent one.
+pub fn browser_cookie(head: &Parts) -> Option<String> {
+    super::extract::cookie(head, BROWSER_COOKIE).filter(|c| !c.is_empty())
 }
 
 /// The access token in the `access_token` cookie (`Bearer <jwt>` or bare).
@@ -97,12 +137,7 @@ pub fn same_site_or_token(state: &AppState, head: &Parts, access_jti: &str) -> R
         return Ok(());
     }
     if let Some(sent) = head.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()) {
-        let want = csrf_token_for(access_jti);
-        return if constant_time_eq(sent.trim().as_bytes(), want.as_bytes()) {
-            Ok(())
-        } else {
-            Err(ApiError::CrossSite)
-        };
+        return if csrf_token_matches(access_jti, sent) { Ok(()) } else { Err(ApiError::CrossSite) };
     }
     let verdict = match (origin_is_ours(state, head), fetch_site(head)) {
         (Some(ours), _) => ours,

@@ -6,8 +6,9 @@
 //! is logged with the request id, never sent.
 
 use super::respond::{json, Body};
+use crate::domain::oidc::OAuthCode;
 use crate::domain::{self, FieldError};
-use hyper::header::{HeaderName, CACHE_CONTROL, RETRY_AFTER};
+use hyper::header::{HeaderName, CACHE_CONTROL, CONNECTION, RETRY_AFTER};
 use hyper::header::{HeaderValue, ALLOW, WWW_AUTHENTICATE};
 use hyper::{Method, Response, StatusCode};
 use serde_json::{json, Value};
@@ -68,6 +69,9 @@ pub enum ApiError {
     PayloadTooLarge,
     /// The body could not be read from the connection (400).
     BodyRead,
+    /// The body did not arrive whole within `--body-timeout` (408; the connection
+    /// is closed, so a slow sender cannot keep its slot).
+    BodyTimeout,
     /// A cookie-authenticated unsafe request that is not provably same-origin (403).
     CrossSite,
     /// Store unusable (/health, 503).
@@ -132,9 +136,27 @@ impl ApiError {
                 Some("unsupported_grant_type")
             }
             ApiError::Validation(_) | ApiError::Domain(D::Invalid(_)) => Some("invalid_request"),
-            ApiError::Domain(D::Unauthenticated(_) | D::Locked(_)) => Some("invalid_grant"),
-            ApiError::Domain(D::Internal(_)) => Some("server_error"),
-            _ => None,
+            ApiError::Domain(
+                D::Unauthenticated(_) | D::Locked(_) | D::MfaRequired | D::EnrollmentRequired(_),
+            ) => Some("invalid_grant"),
+            ApiError::Domain(D::Internal(_) | D::Storage(_)) => Some("server_error"),
+            ApiError::Domain(D::Unavailable(_)) => Some("temporarily_unavailable"),
+            ApiError::Domain(D::OAuth(code, _)) => Some(code.as_str()),
+            // Not failures of the grant itself: the tutorial's answer, without RFC fields.
+            ApiError::Domain(
+                D::Forbidden(_) | D::MissingScope(_) | D::BadRequest(_) | D::NotFound(_) | D::Conflict(_),
+            )
+            | ApiError::NotAuthenticated
+            | ApiError::KeyNotAccepted
+            | ApiError::NotFound
+            | ApiError::MethodNotAllowed(_)
+            | ApiError::RateLimited(_)
+            | ApiError::PayloadTooLarge
+            | ApiError::BodyRead
+            | ApiError::BodyTimeout
+            | ApiError::CrossSite
+            | ApiError::Unavailable
+            | ApiError::OAuth(_) => None,
         }
     }
 
@@ -155,6 +177,20 @@ impl ApiError {
                 r.headers.push((CACHE_CONTROL, HeaderValue::from_static("no-store")));
                 r
             }
+            ApiError::Domain(D::OAuth(code, text)) => {
+                let mut headers = vec![(CACHE_CONTROL, HeaderValue::from_static("no-store"))];
+                let status = if code == OAuthCode::InvalidClient {
+                    headers.push((WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"gatehouse\"")));
+                    StatusCode::UNAUTHORIZED
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
+                Rendered {
+                    status,
+                    body: json!({"error": code.as_str(), "error_description": text, "detail": text}),
+                    headers,
+                }
+            }
             ApiError::Domain(D::Invalid(list)) => {
                 ApiError::Validation(list.into_iter().map(Invalid::from).collect()).render(request_id)
             }
@@ -166,6 +202,24 @@ impl ApiError {
                 RETRY_AFTER,
                 &secs.to_string(),
             ),
+            ApiError::Domain(D::MfaRequired) => {
+                let mut r = bearer_challenge(detail(StatusCode::UNAUTHORIZED, "Second factor required"));
+                if let Some(obj) = r.body.as_object_mut() {
+                    obj.insert("mfa_required".into(), Value::Bool(true));
+                }
+                r
+            }
+            ApiError::Domain(D::EnrollmentRequired(t)) => Rendered {
+                status: StatusCode::FORBIDDEN,
+                body: json!({
+                    "detail": domain::mfa::policy::ENROLLMENT_REQUIRED,
+                    "mfa_enrollment_required": true,
+                    "enrollment_token": t.token,
+                    "token_type": "bearer",
+                    "expires_in": t.expires_in,
+                }),
+                headers: vec![(CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            },
             ApiError::Domain(D::Forbidden(text)) => detail(StatusCode::FORBIDDEN, &text),
             ApiError::Domain(D::MissingScope(scope)) => with_header(
                 detail(StatusCode::FORBIDDEN, &format!("Token missing required scope: {scope}")),
@@ -178,6 +232,15 @@ impl ApiError {
             ApiError::Domain(D::Internal(text)) => {
                 tracing::error!(request_id, error = %text, "internal error");
                 detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+            }
+            ApiError::Domain(D::Storage(e)) => {
+                tracing::error!(request_id, error = %e, "storage error");
+                detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+            }
+            ApiError::Domain(D::Unavailable(e)) => {
+                // The store logs the outage once; each refused request only at debug.
+                tracing::debug!(request_id, error = %e, "storage unavailable");
+                with_header(detail(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"), RETRY_AFTER, "1")
             }
             ApiError::Validation(list) => {
                 let items: Vec<Value> = list.iter().map(Invalid::to_json).collect();
@@ -210,6 +273,11 @@ impl ApiError {
             ),
             ApiError::PayloadTooLarge => detail(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"),
             ApiError::BodyRead => detail(StatusCode::BAD_REQUEST, "Request body could not be read"),
+            ApiError::BodyTimeout => with_header(
+                detail(StatusCode::REQUEST_TIMEOUT, "Request body not received in time"),
+                CONNECTION,
+                "close",
+            ),
             ApiError::Unavailable => Rendered {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 body: json!({"status": "unhealthy", "version": env!("CARGO_PKG_VERSION")}),

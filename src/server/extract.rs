@@ -60,8 +60,8 @@ pub fn json_object(head: &Parts, body: &Bytes) -> Result<Map<String, Value>, Api
     if body.is_empty() {
         return Err(ApiError::Validation(vec![Invalid::body(&[], "Field required", "missing")]));
     }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => Ok(m),
+    match serde_json::from_slice::<Strict>(body) {
+        Ok(Strict(Value::Object(m))) => Ok(m),
         Ok(_) => Err(ApiError::Validation(vec![Invalid::body(
             &[],
             "Input should be a valid dictionary or object to extract fields from",
@@ -69,12 +69,76 @@ pub fn json_object(head: &Parts, body: &Bytes) -> Result<Map<String, Value>, Api
         )])),
         Err(e) => {
             let pos = byte_offset(body, e.line(), e.column());
-            Err(ApiError::Validation(vec![Invalid::body(
-                &[Value::from(pos)],
-                "JSON decode error",
-                "json_invalid",
-            )]))
+            // A duplicate key is reported by the visitor as a data error; anything
+            // else is a syntax error, as FastAPI reports it.
+            let msg = match e.classify() {
+                serde_json::error::Category::Data => e.to_string(),
+                _ => "JSON decode error".to_owned(),
+            };
+            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
+            Err(ApiError::Validation(vec![Invalid::body(&[Value::from(pos)], &msg, "json_invalid")]))
         }
+    }
+}
+
+/// A JSON value whose objects never repeat a key, at any depth. serde_json keeps
+/// the last of two equal keys; a proxy or WAF in front of us may keep the first, so
+/// two parsers would read one body differently. Such bodies are refused instead.
+struct Strict(Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                let shown: String = key.chars().take(64).collect();
+                return Err(serde::de::Error::custom(format!("Duplicate key '{shown}' in a JSON object")));
+            }
+            let Strict(v) = map.next_value()?;
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
     }
 }
 
@@ -145,28 +209,87 @@ impl Fields {
         }
     }
 
-    /// An optional non-negative integer (`null` or absent → `None`).
-    pub fn optional_u64(&mut self, name: &str) -> Option<u64> {
+    /// A required list of strings: absent is `missing`; anything but a list
+    /// (`null` too) is `list_type`; each item must be a string.
+    pub fn required_strings(&mut self, name: &str) -> Vec<String> {
+        match self.values.get(name) {
+            None => {
+                self.errors.push(Invalid::missing(name));
+                Vec::new()
+            }
+            Some(Value::Null) => {
+                self.values.remove(name);
+                self.errors.push(Invalid::body(&[name.into()], "Input should be a valid list", "list_type"));
+                Vec::new()
+            }
+            Some(_) => self.optional_strings(name).unwrap_or_default(),
+        }
+    }
+
+    /// An optional JSON boolean (`null` or absent → `None`); as strict as JSON
+    /// Schema's `boolean`: `"true"` or `1` is `bool_type`.
+    pub fn optional_bool(&mut self, name: &str) -> Option<bool> {
         match self.values.remove(name) {
             None | Some(Value::Null) => None,
-            Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
-            Some(Value::Number(n)) if n.as_i64().is_some() => {
-                self.errors.push(Invalid::body(
-                    &[name.into()],
-                    "Input should be greater than or equal to 0",
-                    "greater_than_equal",
-                ));
-                None
-            }
+            Some(Value::Bool(b)) => Some(b),
             Some(_) => {
                 self.errors.push(Invalid::body(
                     &[name.into()],
-                    "Input should be a valid integer",
-                    "int_type",
+                    "Input should be a valid boolean",
+                    "bool_type",
                 ));
                 None
             }
         }
+    }
+
+    /// An optional string that must be one of `choices` (`null` or absent → `None`),
+    /// with Pydantic's `enum` error otherwise.
+    pub fn optional_choice(&mut self, name: &str, choices: &[&str]) -> Option<String> {
+        let v = self.values.remove(name)?;
+        match v {
+            Value::Null => None,
+            Value::String(s) if choices.contains(&s.as_str()) => Some(s),
+            _ => {
+                self.errors.push(Invalid::body(&[name.into()], &choice_msg(choices), "enum"));
+                None
+            }
+        }
+    }
+
+    /// An optional list whose items must each be one of `choices` (`null` or
+    /// absent → `None`); a bad item is reported at its index.
+    pub fn optional_choices(&mut self, name: &str, choices: &[&str]) -> Option<Vec<String>> {
+        let items = match self.values.remove(name) {
+            None | Some(Value::Null) => return None,
+            Some(Value::Array(items)) => items,
+            Some(_) => {
+                self.errors.push(Invalid::body(&[name.into()], "Input should be a valid list", "list_type"));
+                return None;
+            }
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            match item {
+                Value::String(s) if choices.contains(&s.as_str()) => out.push(s),
+                _ => self.errors.push(Invalid::body(&[name.into(), i.into()], &choice_msg(choices), "enum")),
+            }
+        }
+        Some(out)
+    }
+
+    /// An optional non-negative integer (`null` or absent → `None`).
+    pub fn optional_u64(&mut self, name: &str) -> Option<u64> {
+        let (msg, kind) = match self.values.remove(name) {
+            None | Some(Value::Null) => return None,
+            Some(Value::Number(n)) => match non_negative(&n) {
+                Ok(v) => return Some(v),
+                Err(e) => e,
+            },
+            Some(_) => ("Input should be a valid integer", "int_type"),
+        };
+        self.errors.push(Invalid::body(&[name.into()], msg, kind));
+        None
     }
 
     fn string(&mut self, name: &str, v: Value) -> Option<String> {
@@ -191,6 +314,35 @@ impl Fields {
             Err(ApiError::Validation(self.errors))
         }
     }
+}
+
+/// Pydantic's enum message: `Input should be 'a', 'b' or 'c'`.
+fn choice_msg(choices: &[&str]) -> String {
+    let quoted: Vec<String> = choices.iter().map(|c| format!("'{c}'")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("Input should be {} or {last}", rest.join(", ")),
+        Some((only, _)) => format!("Input should be {only}"),
+        None => "Input should be a valid enumeration member".into(),
+    }
+}
+
+/// A JSON number as a non-negative integer, as Pydantic reads one: a float with no
+/// fractional part (`3600.0`) counts, as it does for JSON Schema's `integer`. A
+/// whole float past `u64::MAX` saturates (the caller's range check refuses it).
+/// Otherwise Pydantic's message and type.
+fn non_negative(n: &serde_json::Number) -> Result<u64, (&'static str, &'static str)> {
+    const NEGATIVE: (&str, &str) = ("Input should be greater than or equal to 0", "greater_than_equal");
+    if let Some(v) = n.as_u64() {
+        return Ok(v);
+    }
+    let f = n.as_f64().unwrap_or(f64::NAN);
+    if n.as_i64().is_some() || f < 0.0 && f.fract() == 0.0 {
+        return Err(NEGATIVE);
+    }
+    if f.is_finite() && f.fract() == 0.0 {
+        return Ok(f as u64);
+    }
+    Err(("Input should be a valid integer, got a number with a fractional part", "int_from_float"))
 }
 
 /// An `application/x-www-form-urlencoded` body as FastAPI's `Form()` sees it: other
@@ -314,6 +466,17 @@ mod tests {
         assert_eq!(err(""), "missing");
         assert_eq!(err("{not json"), "json_invalid");
         assert_eq!(err("[1,2]"), "model_attributes_type");
+        assert_eq!(err(r#"{"a": 1, "a": 2}"#), "json_invalid");
+        assert_eq!(err(r#"{"a": {"b": [{"c": 1, "c": 1}]}}"#), "json_invalid", "at any depth");
+        let fine = json_object(&h, &Bytes::from_static(br#"{"a": 1.5, "A": [null, true], "b": {"a": "x"}}"#));
+        assert_eq!(fine.unwrap().len(), 3, "distinct keys, equal keys in different objects");
+        match json_object(&h, &Bytes::from_static(br#"{"username":"a","username":"b"}"#)) {
+            Err(ApiError::Validation(v)) => {
+                assert_eq!(v[0].loc, vec![Value::from("body"), Value::from(25)]);
+                assert_eq!(v[0].msg, "Duplicate key 'username' in a JSON object");
+            }
+            other => panic!("{other:?}"),
+        }
         let form_ct = head(&[("content-type", "application/x-www-form-urlencoded")]);
         assert!(matches!(json_object(&form_ct, &Bytes::from_static(b"a=b")), Err(ApiError::Validation(_))));
     }
@@ -329,6 +492,67 @@ mod tests {
         let mut f = form(&json_ct, &Bytes::from_static(br#"{"username":"a"}"#));
         f.required("username");
         assert!(f.finish().is_err());
+    }
+
+    #[test]
+    fn integers_as_pydantic_reads_them() {
+        let read = |body: &str| {
+            let mut f = Fields::new(serde_json::from_str(body).unwrap());
+            let v = f.optional_u64("n");
+            (v, f.finish().err().map(|e| format!("{e:?}")))
+        };
+        assert_eq!(read(r#"{"n": 3600}"#), (Some(3600), None));
+        assert_eq!(read(r#"{"n": 3600.0}"#), (Some(3600), None));
+        assert_eq!(read(r#"{"n": 213235.0}"#), (Some(213235), None));
+        assert_eq!(read(r#"{"n": 1e300}"#), (Some(u64::MAX), None));
+        assert_eq!(read(r#"{"n": null}"#), (None, None));
+        for (body, kind) in [
+            (r#"{"n": -5}"#, "greater_than_equal"),
+            (r#"{"n": -5.0}"#, "greater_than_equal"),
+            (r#"{"n": 1.5}"#, "int_from_float"),
+            (r#"{"n": -0.5}"#, "int_from_float"),
+            (r#"{"n": "5"}"#, "int_type"),
+            (r#"{"n": true}"#, "int_type"),
+        ] {
+            let (v, err) = read(body);
+            assert_eq!(v, None, "{body}");
+            assert!(err.is_some_and(|e| e.contains(kind)), "{body}: {kind}");
+        }
+    }
+
+    #[test]
+    fn booleans_lists_and_choices() {
+        let m = serde_json::from_str::<Map<String, Value>>(
+            r#"{"b": true, "s": "true", "l": null, "c": "ES256", "d": "HS256", "e": ["user", 3, "x"]}"#,
+        )
+        .unwrap();
+        let mut f = Fields::new(m);
+        assert_eq!(f.optional_bool("b"), Some(true));
+        assert_eq!(f.optional_bool("s"), None);
+        assert_eq!(f.optional_bool("absent"), None);
+        assert_eq!(f.required_strings("l"), Vec::<String>::new());
+        assert_eq!(f.required_strings("gone"), Vec::<String>::new());
+        assert_eq!(f.optional_choice("c", &["RS256", "ES256", "EdDSA"]).as_deref(), Some("ES256"));
+        assert_eq!(f.optional_choice("d", &["RS256", "ES256", "EdDSA"]), None);
+        assert_eq!(f.optional_choices("e", &["user", "admin"]), Some(vec!["user".to_owned()]));
+        match f.finish() {
+            Err(ApiError::Validation(v)) => {
+                let got: Vec<(String, String)> =
+                    v.iter().map(|i| (serde_json::to_string(&i.loc).unwrap(), i.kind.clone())).collect();
+                let want = [
+                    (r#"["body","s"]"#, "bool_type"),
+                    (r#"["body","l"]"#, "list_type"),
+                    (r#"["body","gone"]"#, "missing"),
+                    (r#"["body","d"]"#, "enum"),
+                    (r#"["body","e",1]"#, "enum"),
+                    (r#"["body","e",2]"#, "enum"),
+                ];
+                assert_eq!(got, want.map(|(l, k)| (l.to_owned(), k.to_owned())));
+                assert_eq!(v[3].msg, "Input should be 'RS256', 'ES256' or 'EdDSA'");
+                assert_eq!(v[4].msg, "Input should be 'user' or 'admin'");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

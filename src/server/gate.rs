@@ -1,6 +1,11 @@
 //! Admission of a request to its route: rate limits, authentication, authorization,
 //! and an audit entry for every refusal. Runs before the body is read or any handler
 //! runs; everything it needs is in the route table row.
+//!
+//! What a refusal writes is bounded whatever the client sends: the entry names the
+//! route's pattern, never the path as sent (which can be 64 KB); a client's 429s are
+//! audited once per rate-limit window, not once each; and refused credentials count
+//! against the client's API limit even on otherwise unlimited routes.
 
 use super::client::bucket;
 use super::cookies;
@@ -9,11 +14,10 @@ use super::extract::{api_key, bearer};
 use super::metrics::Limited;
 use super::ratelimit::{Decision, Limiter};
 use super::respond::Body;
-use super::router::{Access, RateClass, Route};
+use super::routes::{Access, RateClass, Route};
 use super::state::AppState;
-use crate::domain::access::{Credential, Principal};
-use crate::domain::{self, Ctx};
-use crate::store::records::{AuditEvent, User};
+use crate::domain::access::{Credential, Principal, Rule};
+use crate::domain::{self, AuditEvent, Ctx};
 use hyper::header::{HeaderName, HeaderValue, USER_AGENT};
 use hyper::http::request::Parts;
 use hyper::Response;
@@ -59,7 +63,10 @@ pub fn admit(
             Ok(())
         } else {
             state.metrics.rate_limited(class);
-            refused(state, head, client, AuditEvent::RateLimitExceeded, None, &format!("limit {}", d.limit));
+            if d.first_refusal {
+                let why = format!("limit {}", d.limit);
+                refused(state, head, route, client, AuditEvent::RateLimitExceeded, None, &why);
+            }
             Err(ApiError::RateLimited(d))
         }
     };
@@ -76,10 +83,12 @@ pub fn admit(
     let (principal, via_cookie) = match authenticate(state, head, route.access) {
         Ok(p) => p,
         Err((e, who)) => {
-            refused(state, head, client, AuditEvent::UnauthorizedAccess, who.as_deref(), &reason(&e));
-            if route.rate == RateClass::Api && rate.is_none() {
+            // A refusal counts against the address (a made-up key, or a bad token
+            // on an unlimited route such as /metrics) before it may be audited.
+            if matches!(route.rate, RateClass::Api | RateClass::Unlimited) && rate.is_none() {
                 by_ip(&limits.api, rate)?;
             }
+            refused(state, head, route, client, AuditEvent::UnauthorizedAccess, who.as_deref(), &reason(&e));
             return Err(e);
         }
     };
@@ -89,8 +98,10 @@ pub fn admit(
             *rate = Some(d);
             if !d.allowed {
                 state.metrics.rate_limited(Limited::Api);
-                let why = format!("limit {} for API key {id}", d.limit);
-                refused(state, head, client, AuditEvent::RateLimitExceeded, Some(&p.user), &why);
+                if d.first_refusal {
+                    let why = format!("limit {} for API key {id}", d.limit);
+                    refused(state, head, route, client, AuditEvent::RateLimitExceeded, Some(p), &why);
+                }
                 return Err(ApiError::RateLimited(d));
             }
         }
@@ -117,7 +128,7 @@ pub fn rate_headers(resp: &mut Response<Body>, d: &Decision) {
 }
 
 /// Why a request was refused, and who it was when a user was identified (a 403).
-type Refusal = (ApiError, Option<Box<User>>);
+type Refusal = (ApiError, Option<Box<Principal>>);
 
 /// Establishes and authorizes the caller for `access`. Token and key checks only
 /// read the store, so they run inline. A Bearer header wins over an API key, and
@@ -132,10 +143,14 @@ fn authenticate(
         Access::Public => return Ok((None, false)),
         Access::Bearer(rule, scope) => (rule, scope, false),
         Access::BearerOrKey(rule, scope) => (rule, scope, true),
+        Access::Enrolling => (Rule::Any, None, false),
     };
     let anonymous = |e: domain::Error| (ApiError::from(e), None);
     let mut via_cookie = false;
     let principal = match (bearer(head), api_key(head)) {
+        (Some(token), _) if access == Access::Enrolling => {
+            state.auth.authenticate_enrolling(token).map_err(anonymous)?
+        }
         (Some(token), _) => state.auth.authenticate(token).map_err(anonymous)?,
         (None, Some(key)) if keys_ok => state.auth.authenticate_key(key).map_err(anonymous)?,
         (None, Some(_)) => return Err((ApiError::KeyNotAccepted, None)),
@@ -144,7 +159,7 @@ fn authenticate(
                 let p = state.auth.authenticate(&token).map_err(anonymous)?;
                 if let Some((jti, _)) = p.access_token() {
                     if let Err(e) = cookies::same_site_or_token(state, head, jti) {
-                        return Err((e, Some(Box::new(p.user))));
+                        return Err((e, Some(Box::new(p))));
                     }
                 }
                 via_cookie = true;
@@ -154,16 +169,25 @@ fn authenticate(
         },
     };
     if let Err(e) = principal.authorize(rule, scope) {
-        return Err((e.into(), Some(Box::new(principal.user))));
+        return Err((e.into(), Some(Box::new(principal))));
     }
     Ok((Some(principal), via_cookie))
 }
 
-/// Queues an audit entry for a refused request.
-fn refused(state: &AppState, head: &Parts, client: IpAddr, event: AuditEvent, who: Option<&User>, why: &str) {
-    let detail = format!("{} {}: {why}", head.method, head.uri.path());
-    let rec = state.auth.audit_record(&ctx(head, client), event, who, Some(detail));
-    state.auth.audit_later(rec);
+/// Queues an audit entry for a refused request. It names the route as the table
+/// spells it (`DELETE /api/v1/api-keys/{key_id}`), so its size never depends on the
+/// path the client sent.
+fn refused(
+    state: &AppState,
+    head: &Parts,
+    route: &Route,
+    client: IpAddr,
+    event: AuditEvent,
+    who: Option<&Principal>,
+    why: &str,
+) {
+    let detail = format!("{} {}: {why}", route.method, route.path);
+    state.auth.audit_refusal(&ctx(head, client), event, who, detail);
 }
 
 /// A short reason for the audit log (never a credential).

@@ -1,10 +1,11 @@
 //! Prometheus metrics: requests by route and status, latency histograms, the
-//! password-hashing queue, rate limiting, and the auth core's event counters,
+//! password-hashing queue, rate limiting, the auth core's event counters and the
+//! stored password hashes by algorithm,
 //! rendered in the text exposition format (0.0.4). Recording is a few relaxed
 //! atomic adds per request into fixed arrays sized from the route table: no locks,
 //! no allocation, bounded whatever the traffic.
 
-use super::router::ROUTES;
+use super::routes::ROUTES;
 use crate::domain::counters::Counters;
 use crate::domain::Auth;
 use std::fmt::Write as _;
@@ -157,7 +158,14 @@ impl Metrics {
         o.push_str("# TYPE gatehouse_password_hash_wait_seconds histogram\n");
         self.hash_wait.render(&mut o, "gatehouse_password_hash_wait_seconds", "");
         render_counters(&mut o, auth.counters());
-        let db = std::fs::metadata(auth.store().path()).map(|m| m.len()).unwrap_or(0);
+        if let Ok((bcrypt, total)) = auth.bcrypt_hashes() {
+            o.push_str("# HELP gatehouse_password_hashes Stored password hashes by algorithm (bcrypt: imported, replaced by scrypt at the next sign-in).\n");
+            o.push_str("# TYPE gatehouse_password_hashes gauge\n");
+            let scrypt = total.saturating_sub(bcrypt);
+            let _ = writeln!(o, "gatehouse_password_hashes{{algorithm=\"bcrypt\"}} {bcrypt}");
+            let _ = writeln!(o, "gatehouse_password_hashes{{algorithm=\"scrypt\"}} {scrypt}");
+        }
+        let db = auth.database_bytes().unwrap_or(0);
         o.push_str("# HELP gatehouse_database_size_bytes Size of the database file.\n");
         o.push_str("# TYPE gatehouse_database_size_bytes gauge\n");
         let _ = writeln!(o, "gatehouse_database_size_bytes {db}");
@@ -200,7 +208,7 @@ impl Metrics {
 }
 
 fn render_counters(o: &mut String, c: &Counters) {
-    let rows: [(&str, &str, &str, u64); 7] = [
+    let rows: [(&str, &str, &str, u64); 8] = [
         (
             "gatehouse_logins_total",
             "outcome=\"success\"",
@@ -227,6 +235,12 @@ fn render_counters(o: &mut String, c: &Counters) {
             "",
             "Spent refresh tokens presented again.",
             Counters::get(&c.reuse_detected),
+        ),
+        (
+            "gatehouse_audit_entries_dropped_total",
+            "",
+            "Oldest audit entries deleted because the log reached --audit-max-rows.",
+            Counters::get(&c.audit_dropped),
         ),
     ];
     for (name, labels, help, value) in rows {

@@ -9,6 +9,7 @@
 //! TLS handshake under a timeout → hyper-util's auto builder (HTTP/1.1 or h2 by
 //! ALPN/preface) with a header-read timeout → [`router::handle`] per request.
 
+pub mod admin_socket;
 pub mod background;
 pub mod client;
 pub mod cookies;
@@ -25,23 +26,22 @@ pub mod notify;
 pub mod plain;
 pub mod ratelimit;
 pub mod redirect;
+pub mod request;
 pub mod respond;
 pub mod return_to;
 pub mod router;
+pub mod routes;
 pub mod state;
 pub mod tls;
 
-use crate::clock::Clock;
 use crate::config::Config;
-use crate::crypto::password::PasswordHasherConfig;
 use crate::domain::Auth;
-use crate::store::Store;
 use anyhow::Context;
 use state::AppState;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
@@ -79,12 +79,20 @@ impl Server {
 
     /// The first-run setup code, while no administrator exists and it is unused.
     pub fn setup_code(&self) -> Option<String> {
-        self.state.setup_code.lock().ok().and_then(|c| c.clone())
+        self.state.auth.setup_code()
     }
 
-    /// Re-reads the TLS certificate and key (SIGHUP). On error the old one stays.
+    /// Re-reads the TLS certificate and key (SIGHUP), renewing the generated one
+    /// first if it is due. On error the old one stays.
     pub fn reload_tls(&self) -> anyhow::Result<Option<CertInfo>> {
         self.cert_store.as_ref().map(|s| s.reload()).transpose()
+    }
+
+    /// Runs the periodic check of the generated certificate now (what the server
+    /// does every [`tls::CHECK_EVERY`]): `Some` when a renewed one is now served.
+    pub async fn check_tls(&self) -> anyhow::Result<Option<CertInfo>> {
+        let Some(store) = self.cert_store.clone() else { return Ok(None) };
+        tokio::task::spawn_blocking(move || store.check()).await.context("TLS check")?
     }
 
     /// Stops accepting, drains in-flight requests (up to the configured deadline)
@@ -99,51 +107,23 @@ impl Server {
     }
 }
 
-/// Opens everything and starts serving; see the module doc.
-pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Server> {
-    let store = Arc::new(Store::open(&config.data_dir)?);
-    let passwords = PasswordHasherConfig::new(config.hash_params, config.hash_memory_bytes)
-        .context("scrypt parameters")?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+/// Binds the listening socket (`--listen`; port 0 picks one, so the issuer, which
+/// names the port, is known only after this).
+pub async fn bind(config: &Config) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))
+}
+
+/// Starts serving on `listener` with the auth core `auth` (built by the composition
+/// root, `crate::app`); see the module doc.
+pub async fn start(config: Config, listener: TcpListener, auth: Arc<Auth>) -> anyhow::Result<Server> {
     let addr = listener.local_addr()?;
     let issuer = config.issuer_for(addr.port());
-    let auth = Arc::new(
-        Auth::new(store, passwords, clock, config.policy.clone(), &issuer)
-            .map_err(|e| anyhow::anyhow!("cannot load signing keys: {e}"))?,
-    );
-    let tls = tls::load(&config.tls, &config.data_dir)?;
-    let per_hash = config.hash_params.memory_bytes().max(1);
-    // As many hashes at once as the memory budget allows, but no more than there are
-    // cores: more would not hash faster, only take CPU from token checks.
-    let by_memory = usize::try_from((config.hash_memory_bytes / per_hash).max(1)).unwrap_or(1);
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let slots = by_memory.min(cores);
-    let state = Arc::new(AppState {
-        auth,
-        hash_gate: Arc::new(Semaphore::new(slots)),
-        tls: tls.is_some(),
-        max_body: crate::config::MAX_BODY_BYTES,
-        limits: state::RateLimiters::new(&config.rate_limits),
-        trusted_proxies: config.trusted_proxies.clone(),
-        cors: cors::Cors::new(&config.cors_origins),
-        issuer,
-        forward_header_prefix: config.forward_header_prefix.clone(),
-        metrics: metrics::Metrics::new(),
-        docs: !config.no_docs,
-        return_to: return_to::ReturnTo::new(config.redirect_allow.clone()),
-        cookie_domain: config.cookie_domain.clone(),
-        setup_code: std::sync::Mutex::new(None),
-    });
+    let tls = tls::load(&config.tls, &config.data_dir, auth.clock())?;
+    let state = Arc::new(AppState::new(&config, auth, issuer, tls.is_some()));
+    let slots = state.hash_gate.available_permits();
     // While there is no administrator, /ui/setup creates the first one with a
     // one-time code that only someone who can read the console has.
-    if auth_has_no_admin(&state) {
-        let code = crate::crypto::secrets::setup_code().map_err(|e| anyhow::anyhow!("setup code: {e}"))?;
-        if let Ok(mut slot) = state.setup_code.lock() {
-            *slot = Some(code);
-        }
-    }
+    state.auth.open_setup().map_err(|e| anyhow::anyhow!("{e}"))?;
     let (stop_tx, stop_rx) = oneshot::channel();
     let (flush_tx, stop_flush) = tokio::sync::watch::channel(false);
     let (acceptor, cert, cert_store) = match tls {
@@ -174,10 +154,10 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Server> {
     // Serving matters more than the admin socket: if it cannot be created (a data
     // directory path longer than a Unix socket name allows, say), say so and go on;
     // operator commands then need the server stopped.
-    let socket_path = crate::ops::socket::path(&config.data_dir);
-    match crate::ops::socket::bind(&config.data_dir) {
+    let socket_path = crate::ops::socket_path(&config.data_dir);
+    match admin_socket::bind(&config.data_dir) {
         Ok(admin) => {
-            tokio::spawn(crate::ops::socket::serve(
+            tokio::spawn(admin_socket::serve(
                 admin,
                 Arc::clone(&state.auth),
                 socket_path,
@@ -188,6 +168,9 @@ pub async fn start(config: Config, clock: Clock) -> anyhow::Result<Server> {
             path = %socket_path.display(), error = %e,
             "no admin socket: operator commands will need the server stopped"
         ),
+    }
+    if let Some(store) = cert_store.as_ref().filter(|s| s.is_generated()) {
+        tokio::spawn(tls::keep_renewed(Arc::clone(store), tls::CHECK_EVERY, stop_flush.clone()));
     }
     let background = tokio::spawn(background::run(Arc::clone(&state), config.cleanup_interval, stop_flush));
     let task =
@@ -219,11 +202,11 @@ fn write_ready_file(path: &std::path::Path, addr: SocketAddr) -> anyhow::Result<
 /// Runs until SIGTERM or SIGINT, then shuts down gracefully. SIGHUP reloads the
 /// TLS certificate. Under systemd (`Type=notify`) it reports READY=1 once
 /// listening, STOPPING=1 when draining, and pings the watchdog if one is set.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+pub async fn run(config: Config, listener: TcpListener, auth: Arc<Auth>) -> anyhow::Result<()> {
     // Handlers first: a signal that arrives the moment the ready file appears must
     // drain, not kill the process.
     let mut signals = Signals::install()?;
-    let server = start(config, Clock::system()).await?;
+    let server = start(config, listener, auth).await?;
     announce(&server);
     notify::send("READY=1");
     let watchdog = notify::watchdog_interval().map(|every| tokio::spawn(notify::watchdog(every)));
@@ -246,17 +229,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn auth_has_no_admin(state: &AppState) -> bool {
-    state.auth.admin_count().is_ok_and(|n| n == 0)
-}
-
 fn announce(server: &Server) {
     match server.cert() {
         Some(c) => {
-            let what = if c.generated { "generated self-signed certificate" } else { "certificate" };
             println!("gatehouse listening on https://{}", server.local_addr());
-            println!("{what}: {}", c.cert_path.display());
-            println!("SHA-256 fingerprint: {}", c.fingerprint);
+            announce_cert(c);
         }
         None => {
             println!("gatehouse listening on http://{} (plain HTTP: --insecure-http)", server.local_addr())
@@ -275,6 +252,24 @@ fn announce(server: &Server) {
         println!("(valid until an administrator exists or the server restarts), or on this host:");
         println!("  gatehouse user add admin --email you@example.com --role super_admin --data-dir {dir}");
     }
+}
+
+fn announce_cert(c: &CertInfo) {
+    let Some(ca) = &c.ca else {
+        println!("certificate: {}", c.cert_path.display());
+        println!("SHA-256 fingerprint: {}", c.fingerprint);
+        return;
+    };
+    let until = tls::inspect::rfc3339(c.not_after);
+    let what = if c.generated { "generated now" } else { "generated" };
+    println!("certificate: {} ({what}; valid until {until}, renewed automatically)", c.cert_path.display());
+    println!(
+        "local CA:    {} (clients trust this file, or tls-cert.pem, which contains it)",
+        ca.path.display()
+    );
+    println!("CA SHA-256 fingerprint:   {} (stable: pin this one)", ca.fingerprint);
+    println!("leaf SHA-256 fingerprint: {} (changes at each renewal)", c.fingerprint);
+    println!("leaf public-key pin:      {} (curl --pinnedpubkey; kept across renewals)", c.key_pin);
 }
 
 /// SIGTERM, SIGINT and SIGHUP, caught from the moment they are installed.

@@ -13,6 +13,7 @@ use crate::config::Rate;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Mutex;
+use std::sync::PoisonError;
 
 /// The outcome of one check, with what the `X-RateLimit-*` headers report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +28,9 @@ pub struct Decision {
     pub reset: i64,
     /// Seconds until a request would be allowed again (0 when allowed).
     pub retry_after: u64,
+    /// Whether this is the key's first refusal in its current window (the one worth
+    /// an audit entry; the rest of the burst adds nothing).
+    pub first_refusal: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +38,8 @@ struct Entry {
     start: Micros,
     prev: u32,
     curr: u32,
+    /// Refused at least once in the current window.
+    refused: bool,
 }
 
 /// One limiter (login, register or API), keyed by `K`.
@@ -58,25 +64,18 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
     pub fn check(&self, key: &K, now: Micros) -> Decision {
         let window = self.window();
         let limit = self.rate.count;
-        let Ok(mut table) = self.table.lock() else {
-            // A poisoned lock means a panic elsewhere; fail open rather than refuse everyone.
-            return Decision {
-                allowed: true,
-                limit,
-                remaining: limit,
-                reset: now / 1_000_000,
-                retry_after: 0,
-            };
-        };
+        // A poisoned lock (a panic elsewhere) still counts: limits are never skipped.
+        let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
         if !table.contains_key(key) && table.len() >= self.capacity {
             evict(&mut table, now, window, self.capacity);
         }
-        let e = table.entry(key.clone()).or_insert(Entry { start: now, prev: 0, curr: 0 });
+        let fresh = Entry { start: now, prev: 0, curr: 0, refused: false };
+        let e = table.entry(key.clone()).or_insert(fresh);
         let elapsed = now - e.start;
         if elapsed >= 2 * window {
-            *e = Entry { start: now, prev: 0, curr: 0 };
+            *e = fresh;
         } else if elapsed >= window {
-            *e = Entry { start: e.start + window, prev: e.curr, curr: 0 };
+            *e = Entry { start: e.start + window, prev: e.curr, curr: 0, refused: false };
         }
         let into = (now - e.start) as f64 / window as f64;
         let weighted = f64::from(e.prev) * (1.0 - into);
@@ -92,29 +91,27 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
                 ((need * window as f64) as Micros + e.start - now).max(0)
             };
             let retry_after = u64::try_from((retry + 999_999).div_euclid(1_000_000)).unwrap_or(1).max(1);
-            return Decision { allowed: false, limit, remaining: 0, reset, retry_after };
+            let first_refusal = !e.refused;
+            e.refused = true;
+            return Decision { allowed: false, limit, remaining: 0, reset, retry_after, first_refusal };
         }
         e.curr += 1;
         let remaining = (f64::from(limit) - used - 1.0).floor().max(0.0) as u32;
-        Decision { allowed: true, limit, remaining, reset, retry_after: 0 }
+        Decision { allowed: true, limit, remaining, reset, retry_after: 0, first_refusal: false }
     }
 
     /// Drops keys idle for two windows (called by the cleanup task).
     pub fn sweep(&self, now: Micros) -> usize {
         let window = self.window();
-        match self.table.lock() {
-            Ok(mut t) => {
-                let before = t.len();
-                t.retain(|_, e| now - e.start < 2 * window);
-                before - t.len()
-            }
-            Err(_) => 0,
-        }
+        let mut t = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = t.len();
+        t.retain(|_, e| now - e.start < 2 * window);
+        before - t.len()
     }
 
     /// Keys currently tracked.
     pub fn len(&self) -> usize {
-        self.table.lock().map(|t| t.len()).unwrap_or(0)
+        self.table.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 
     /// Whether no key is tracked.
@@ -160,6 +157,9 @@ mod tests {
         assert!(!d.allowed);
         assert_eq!((d.limit, d.remaining), (5, 0));
         assert_eq!(d.retry_after, 50);
+        assert!(d.first_refusal);
+        assert!(!l.check(&1, t0 + 11 * S).first_refusal, "once per window");
+        assert!(l.check(&1, t0 + 61 * S).first_refusal, "and again in the next one");
         assert!(l.check(&2, t0 + 10 * S).allowed, "keys are independent");
     }
 

@@ -1,7 +1,7 @@
 //! Where a browser may be sent after signing in: the `rd` of /ui/login and the
 //! original URL forward auth passes on. A local path on gatehouse itself is always
 //! fine; an absolute URL only on a host the operator listed with
-//! `--redirect-allow`. Anything else (other hosts, userinfo tricks, backslashes,
+//! `--redirect-allow`, and over https unless that host is loopback. Anything else (other hosts, userinfo tricks, backslashes,
 //! protocol-relative `//host`, control characters) is refused, so the login page
 //! cannot be used as an open redirect.
 
@@ -31,18 +31,23 @@ impl ReturnTo {
             return (!rest.starts_with('/')).then_some(rd);
         }
         let lower = rd.get(..8).map(str::to_ascii_lowercase).unwrap_or_default();
-        let after_scheme = if lower.starts_with("https://") {
-            &rd[8..]
+        let (after_scheme, tls) = if lower.starts_with("https://") {
+            (&rd[8..], true)
         } else if lower.starts_with("http://") {
-            &rd[7..]
+            (&rd[7..], false)
         } else {
             return None;
         };
-        let authority = after_scheme.split(['/', '?', '#']).next().unwrap_or("");
+        let authority = after_scheme.split(['/', '?', '#']).next().unwrap_or("").to_ascii_lowercase();
         if authority.is_empty() || authority.contains(['@', '%']) {
             return None;
         }
-        self.host_allowed(&authority.to_ascii_lowercase()).then_some(rd)
+        // Plain http would carry the user off TLS right after signing in (and a
+        // `--cookie-domain` access cookie with them): only to this machine.
+        if !tls && !is_loopback(split_port(&authority).0) {
+            return None;
+        }
+        self.host_allowed(&authority).then_some(rd)
     }
 
     /// Whether `authority` (`host` or `host:port`, lower case) is on the list. An
@@ -59,6 +64,11 @@ impl ReturnTo {
             },
         })
     }
+}
+
+/// `localhost` or a loopback address (127.0.0.0/8, ::1).
+fn is_loopback(host: &str) -> bool {
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `host[:port]` (IPv6 hosts in brackets) → host without brackets, port.
@@ -101,7 +111,32 @@ mod tests {
         assert!(r.check("https://app.example.com:9443/x").is_some(), "a bare host allows any port");
         assert!(r.check("https://tools.example.com:8080/").is_some());
         assert!(r.check("https://wiki.corp.example/page").is_some());
-        assert!(r.check("http://a.b.corp.example/").is_some());
+        assert!(r.check("https://a.b.corp.example/").is_some());
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        let r = ReturnTo::new(vec![
+            "app.example.com".into(),
+            "*.corp.example".into(),
+            "localhost".into(),
+            "127.0.0.1:3000".into(),
+            "[::1]".into(),
+            "127.0.0.2".into(),
+        ]);
+        for bad in ["http://app.example.com/", "HTTP://app.example.com/x", "http://wiki.corp.example/"] {
+            assert_eq!(r.check(bad), None, "{bad}: a downgrade of the session cookie's protection");
+        }
+        for good in [
+            "http://localhost/",
+            "http://LOCALHOST:8080/x",
+            "http://127.0.0.1:3000/",
+            "http://[::1]:9000/",
+            "http://127.0.0.2/",
+            "https://app.example.com/",
+        ] {
+            assert_eq!(r.check(good), Some(good), "{good}");
+        }
     }
 
     #[test]

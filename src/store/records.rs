@@ -141,6 +141,50 @@ pub struct SessionRecord {
     pub session_epoch: u32,
     /// Signed out or revoked (kept until expiry so the family stays refused).
     pub revoked: bool,
+    /// The OpenID client the session was opened for (its refresh tokens are
+    /// bound to it), or `None` for a sign-in to gatehouse itself.
+    pub client_id: Option<String>,
+    /// SHA-256 of the secret in the browser's sign-in cookie (browser sign-ins
+    /// only): what the authorization endpoint recognises a signed-in browser by.
+    pub browser_secret: Option<[u8; 32]>,
+    /// When the user last proved who they are for this session (OpenID `auth_time`).
+    pub auth_time: Micros,
+    /// How (RFC 8176 values: `pwd`, `otp`, `hwk`...).
+    pub amr: Vec<String>,
+}
+
+/// Schema 1's session row (before OpenID clients and browser secrets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct SessionRecordV1 {
+    id: String,
+    user_id: u64,
+    created_at: Micros,
+    last_used: Micros,
+    expires_at: i64,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    session_epoch: u32,
+    revoked: bool,
+}
+
+impl From<SessionRecordV1> for SessionRecord {
+    fn from(v: SessionRecordV1) -> Self {
+        Self {
+            id: v.id,
+            user_id: v.user_id,
+            created_at: v.created_at,
+            last_used: v.last_used,
+            expires_at: v.expires_at,
+            ip: v.ip,
+            user_agent: v.user_agent,
+            session_epoch: v.session_epoch,
+            revoked: v.revoked,
+            client_id: None,
+            browser_secret: None,
+            auth_time: v.created_at,
+            amr: vec!["pwd".to_owned()],
+        }
+    }
 }
 
 /// An API key. The key itself is shown to its owner once and never stored: the
@@ -158,8 +202,9 @@ pub struct ApiKeyRecord {
     pub name: String,
     /// The first characters of the key, shown in listings so owners recognise it.
     pub prefix: String,
-    /// Scopes the key carries; `None` means whatever the owner's role allows at the
-    /// time of use (the tutorial's generated key acts with the user's full rights).
+    /// Scopes the key carries (a subset of the creating credential's). `None` means
+    /// whatever the owner's role allows at the time of use: keys made by earlier
+    /// releases, and keys imported from the tutorial's app (where a key was its user).
     pub scopes: Option<Vec<String>>,
     /// Creation time.
     pub created_at: Micros,
@@ -172,146 +217,32 @@ pub struct ApiKeyRecord {
     pub legacy: bool,
 }
 
-/// A security event worth recording (the tutorial's AuditEvent list, plus the admin
-/// actions gatehouse adds).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum AuditEvent {
-    /// login_success
-    LoginSuccess,
-    /// login_failure
-    LoginFailure,
-    /// logout
-    Logout,
-    /// token_refresh
-    TokenRefresh,
-    /// token_revoked (an admin revoked a user's sessions)
-    TokenRevoked,
-    /// token_reuse_detected
-    TokenReuseDetected,
-    /// password_changed
-    PasswordChanged,
-    /// role_changed
-    RoleChanged,
-    /// account_locked
-    AccountLocked,
-    /// account_deactivated
-    AccountDeactivated,
-    /// api_key_generated (also named keys created)
-    ApiKeyGenerated,
-    /// api_key_revoked (also named keys deleted)
-    ApiKeyRevoked,
-    /// unauthorized_access (a 401 or 403 on a protected endpoint)
-    UnauthorizedAccess,
-    /// rate_limit_exceeded
-    RateLimitExceeded,
-    /// account_reactivated
-    AccountReactivated,
-    /// account_unlocked
-    AccountUnlocked,
-    /// user_registered
-    UserRegistered,
+/// The JWS algorithm a stored signing key signs with (RFC 7518 names). The variant
+/// order is the stored tag: append new algorithms, never reorder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum KeyAlg {
+    /// Ed25519: every key of schema 1, and the tutorial API's tokens.
+    EdDSA,
+    /// RSA-2048, PKCS#1 v1.5 with SHA-256.
+    RS256,
+    /// ECDSA P-256 with SHA-256.
+    ES256,
 }
 
-impl AuditEvent {
-    /// Every event.
-    pub const ALL: [AuditEvent; 17] = [
-        AuditEvent::LoginSuccess,
-        AuditEvent::LoginFailure,
-        AuditEvent::Logout,
-        AuditEvent::TokenRefresh,
-        AuditEvent::TokenRevoked,
-        AuditEvent::TokenReuseDetected,
-        AuditEvent::PasswordChanged,
-        AuditEvent::RoleChanged,
-        AuditEvent::AccountLocked,
-        AuditEvent::AccountDeactivated,
-        AuditEvent::ApiKeyGenerated,
-        AuditEvent::ApiKeyRevoked,
-        AuditEvent::UnauthorizedAccess,
-        AuditEvent::RateLimitExceeded,
-        AuditEvent::AccountReactivated,
-        AuditEvent::AccountUnlocked,
-        AuditEvent::UserRegistered,
-    ];
-
-    /// The tutorial's spelling.
-    pub fn as_str(self) -> &'static str {
-        use AuditEvent::*;
-        match self {
-            LoginSuccess => "login_success",
-            LoginFailure => "login_failure",
-            Logout => "logout",
-            TokenRefresh => "token_refresh",
-            TokenRevoked => "token_revoked",
-            TokenReuseDetected => "token_reuse_detected",
-            PasswordChanged => "password_changed",
-            RoleChanged => "role_changed",
-            AccountLocked => "account_locked",
-            AccountDeactivated => "account_deactivated",
-            ApiKeyGenerated => "api_key_generated",
-            ApiKeyRevoked => "api_key_revoked",
-            UnauthorizedAccess => "unauthorized_access",
-            RateLimitExceeded => "rate_limit_exceeded",
-            AccountReactivated => "account_reactivated",
-            AccountUnlocked => "account_unlocked",
-            UserRegistered => "user_registered",
-        }
-    }
-
-    /// Parses the tutorial's spelling.
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|e| e.as_str() == s)
-    }
-
-    /// Stable number used in the by-event index (position in [`AuditEvent::ALL`]).
-    pub fn code(self) -> u8 {
-        Self::ALL.iter().position(|e| *e == self).and_then(|i| u8::try_from(i).ok()).unwrap_or(u8::MAX)
-    }
-
-    /// Events that deserve a warning in the log, as the tutorial's logger does.
-    pub fn is_warning(self) -> bool {
-        matches!(
-            self,
-            AuditEvent::TokenReuseDetected
-                | AuditEvent::AccountLocked
-                | AuditEvent::UnauthorizedAccess
-                | AuditEvent::LoginFailure
-                | AuditEvent::RateLimitExceeded
-        )
-    }
-}
-
-/// One audit-log entry. Never holds a password, token or key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditRecord {
-    /// When it happened.
-    pub at: Micros,
-    /// What happened.
-    pub event: AuditEvent,
-    /// The user concerned, when known.
-    pub user_id: Option<u64>,
-    /// Their username (or the name tried, for a failed login).
-    pub username: Option<String>,
-    /// Client address.
-    pub ip: Option<String>,
-    /// Client user agent (truncated).
-    pub user_agent: Option<String>,
-    /// Free text: the reason, the path, the role change.
-    pub detail: Option<String>,
-}
-
-/// An Ed25519 signing key (private, PKCS#8). The file is 0600; this never leaves it.
-/// Which key signs is decided by time: the newest key whose `activates_at` has
-/// passed (see `domain::keys`).
+/// A signing key (private, PKCS#8). The file is 0600; this never leaves it. Which
+/// key of an algorithm signs is decided by time: the newest of that algorithm whose
+/// `activates_at` has passed (see `domain::keys`).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SigningKeyRecord {
+    /// Its algorithm (record version 2; version 1 keys are all Ed25519).
+    pub alg: KeyAlg,
     /// Key id (derived from the public key).
     pub kid: String,
-    /// PKCS#8 v2 document.
+    /// PKCS#8 document (v2 for Ed25519, v1 for RSA and P-256).
     pub pkcs8: Vec<u8>,
     /// Creation time.
     pub created_at: Micros,
-    /// From this time on the key signs (until a newer key activates).
+    /// From this time on the key signs (until a newer key of its algorithm activates).
     pub activates_at: Micros,
     /// Withdrawn at once by an emergency rotation: neither signs nor verifies.
     pub revoked: bool,
@@ -320,10 +251,66 @@ pub struct SigningKeyRecord {
 impl std::fmt::Debug for SigningKeyRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SigningKeyRecord")
+            .field("alg", &self.alg)
             .field("kid", &self.kid)
             .field("activates_at", &self.activates_at)
             .field("revoked", &self.revoked)
             .finish_non_exhaustive()
+    }
+}
+
+/// A key as schema 1 stored it (always Ed25519): read and converted, never written.
+#[derive(Serialize, Deserialize)]
+struct SigningKeyRecordV1 {
+    kid: String,
+    pkcs8: Vec<u8>,
+    created_at: Micros,
+    activates_at: Micros,
+    revoked: bool,
+}
+
+/// The key set as schema 1 stored it.
+#[derive(Serialize, Deserialize)]
+struct KeySetV1 {
+    keys: Vec<SigningKeyRecordV1>,
+}
+
+impl From<KeySetV1> for KeySet {
+    fn from(old: KeySetV1) -> Self {
+        let keys = old
+            .keys
+            .into_iter()
+            .map(|k| SigningKeyRecord {
+                alg: KeyAlg::EdDSA,
+                kid: k.kid,
+                pkcs8: k.pkcs8,
+                created_at: k.created_at,
+                activates_at: k.activates_at,
+                revoked: k.revoked,
+            })
+            .collect();
+        KeySet { keys }
+    }
+}
+
+/// Versioned wrapper of the key set: V2 added each key's algorithm.
+#[derive(Serialize, Deserialize)]
+enum StoredKeySet {
+    V1(KeySetV1),
+    V2(KeySet),
+}
+
+impl KeySet {
+    /// postcard bytes of the current version (V2).
+    pub fn encode(&self) -> Result<Vec<u8>, postcard::Error> {
+        postcard::to_stdvec(&StoredKeySet::V2(self.clone()))
+    }
+    /// Decodes any known version; V1 keys become Ed25519 keys.
+    pub fn decode(bytes: &[u8]) -> Result<Self, postcard::Error> {
+        match postcard::from_bytes::<StoredKeySet>(bytes)? {
+            StoredKeySet::V1(old) => Ok(old.into()),
+            StoredKeySet::V2(set) => Ok(set),
+        }
     }
 }
 
@@ -355,6 +342,49 @@ impl Stats {
     }
 }
 
+/// Password hashes that are not gatehouse's own scrypt: bcrypt hashes brought in by
+/// `gatehouse import tutorial`, each replaced by scrypt at its owner's next sign-in.
+/// Kept in `meta` beside [`Stats`], in the same transaction as every user change,
+/// so neither the operator's count nor the login work ceiling needs a scan. A hash
+/// counts as bcrypt by its `$2` prefix; its cost is the two digits after it.
+///
+/// A release from before this row ignores it (and cannot verify bcrypt at all): if
+/// it deletes or re-passwords such users, the count stays too high until they are
+/// gone, which only keeps the bcrypt ceiling (more work per login, never less).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedHashes {
+    /// Users whose password hash is bcrypt.
+    pub bcrypt: u64,
+    /// The highest bcrypt cost among them (0 once none is left).
+    pub max_bcrypt_cost: u8,
+}
+
+impl ImportedHashes {
+    /// Applies the change from `old` to `new` (either may be absent).
+    pub fn apply(&mut self, old: Option<&User>, new: Option<&User>) {
+        if old.and_then(|u| bcrypt_cost(&u.password_hash)).is_some() {
+            self.bcrypt = self.bcrypt.saturating_sub(1);
+        }
+        if let Some(cost) = new.and_then(|u| bcrypt_cost(&u.password_hash)) {
+            self.bcrypt += 1;
+            self.max_bcrypt_cost = self.max_bcrypt_cost.max(cost);
+        }
+        if self.bcrypt == 0 {
+            self.max_bcrypt_cost = 0;
+        }
+    }
+}
+
+/// The cost of a hash in bcrypt's `$2?$NN$` form (any cost; the domain caps it).
+fn bcrypt_cost(hash: &str) -> Option<u8> {
+    match hash.as_bytes() {
+        [b'$', b'2', _, b'$', d1 @ b'0'..=b'9', d2 @ b'0'..=b'9', b'$', ..] => {
+            Some((d1 - b'0') * 10 + (d2 - b'0'))
+        }
+        _ => None,
+    }
+}
+
 macro_rules! versioned {
     ($stored:ident, $current:ident) => {
         /// Versioned wrapper: the enum tag is the record version.
@@ -378,12 +408,62 @@ macro_rules! versioned {
     };
 }
 
+/// A record whose layout changed once: `V1` holds the old layout and is converted
+/// on read; everything is written as `V2`.
+macro_rules! versioned_twice {
+    ($stored:ident, $old:ident, $current:ident) => {
+        /// Versioned wrapper: the enum tag is the record version.
+        #[derive(Serialize, Deserialize)]
+        enum $stored {
+            V1($old),
+            V2($current),
+        }
+
+        impl $current {
+            /// postcard bytes of the current version.
+            pub fn encode(&self) -> Result<Vec<u8>, postcard::Error> {
+                postcard::to_stdvec(&$stored::V2(self.clone()))
+            }
+            /// Decodes any known version.
+            pub fn decode(bytes: &[u8]) -> Result<Self, postcard::Error> {
+                match postcard::from_bytes::<$stored>(bytes)? {
+                    $stored::V1(v) => Ok(v.into()),
+                    $stored::V2(v) => Ok(v),
+                }
+            }
+        }
+    };
+}
+
+mod audit;
+pub mod mfa;
+pub mod oidc;
+pub mod passkeys;
+pub mod shared;
+
+pub use audit::{AuditEvent, AuditRecord};
+
 versioned!(StoredUser, User);
 versioned!(StoredRefreshSession, RefreshSession);
 versioned!(StoredApiKey, ApiKeyRecord);
-versioned!(StoredSession, SessionRecord);
+versioned_twice!(StoredSession, SessionRecordV1, SessionRecord);
 versioned!(StoredAudit, AuditRecord);
 versioned!(StoredStats, Stats);
+versioned!(StoredImportedHashes, ImportedHashes);
+
+/// The most expensive password-hash parameters ever stored (scrypt log2 N, r, p),
+/// kept in `meta` with every hash written so a login for an unknown name can cost
+/// as much as one for the most expensive account. All zero: no hash seen yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HashCost {
+    /// log2 of N.
+    pub log_n: u8,
+    /// Block size.
+    pub r: u32,
+    /// Parallelism.
+    pub p: u32,
+}
+versioned!(StoredHashCost, HashCost);
 
 /// The signing keys, stored as one list.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -391,7 +471,6 @@ pub struct KeySet {
     /// Newest last.
     pub keys: Vec<SigningKeyRecord>,
 }
-versioned!(StoredKeySet, KeySet);
 
 #[cfg(test)]
 mod tests {
@@ -433,6 +512,39 @@ mod tests {
     }
 
     #[test]
+    fn v1_key_sets_read_as_ed25519_and_v2_is_written() {
+        let old = KeySetV1 {
+            keys: vec![SigningKeyRecordV1 {
+                kid: "k1".into(),
+                pkcs8: vec![1, 2, 3],
+                created_at: 5,
+                activates_at: 6,
+                revoked: true,
+            }],
+        };
+        let v1 = postcard::to_stdvec(&StoredKeySet::V1(old)).unwrap();
+        assert_eq!(v1[0], 0, "V1 tag");
+        let set = KeySet::decode(&v1).unwrap();
+        let key = SigningKeyRecord {
+            alg: KeyAlg::EdDSA,
+            kid: "k1".into(),
+            pkcs8: vec![1, 2, 3],
+            created_at: 5,
+            activates_at: 6,
+            revoked: true,
+        };
+        assert_eq!(set, KeySet { keys: vec![key.clone()] });
+        let rsa = SigningKeyRecord { alg: KeyAlg::RS256, kid: "k2".into(), revoked: false, ..key };
+        let set = KeySet { keys: vec![set.keys[0].clone(), rsa] };
+        let v2 = set.encode().unwrap();
+        assert_eq!(v2[0], 1, "V2 tag");
+        assert_eq!(KeySet::decode(&v2).unwrap(), set);
+        let mut future = v2;
+        future[0] = 2;
+        assert!(KeySet::decode(&future).is_err());
+    }
+
+    #[test]
     fn stats_follow_changes() {
         let mut s = Stats::default();
         let a = user();
@@ -442,6 +554,26 @@ mod tests {
         b.role = Role::Admin;
         s.apply(Some(&a), Some(&b));
         assert_eq!(s, Stats { total: 1, active: 0, by_role: [0, 0, 1, 0] });
+    }
+
+    #[test]
+    fn imported_hashes_follow_changes() {
+        let mut h = ImportedHashes::default();
+        let scrypt = user();
+        let bcrypt = |cost: &str| User { password_hash: format!("$2b${cost}$abc"), ..user() };
+        h.apply(None, Some(&scrypt));
+        assert_eq!(h, ImportedHashes::default());
+        h.apply(None, Some(&bcrypt("12")));
+        h.apply(None, Some(&bcrypt("10")));
+        assert_eq!(h, ImportedHashes { bcrypt: 2, max_bcrypt_cost: 12 });
+        h.apply(Some(&bcrypt("12")), Some(&scrypt)); // rehashed at login
+        assert_eq!(
+            h,
+            ImportedHashes { bcrypt: 1, max_bcrypt_cost: 12 },
+            "the ceiling stays while any is left"
+        );
+        h.apply(Some(&bcrypt("10")), None); // deleted
+        assert_eq!(h, ImportedHashes::default());
     }
 
     #[test]

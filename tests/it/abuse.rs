@@ -121,6 +121,41 @@ async fn forwarded_for_is_ignored_unless_the_peer_is_trusted() {
     t.check(wrong_login().header("x-forwarded-for", "198.51.100.1, 203.0.113.1"), 429, None).await;
 }
 
+/// Issue 12, finding 5: behind nginx (`$proxy_add_x_forwarded_for`), the header is
+/// whatever the client sent followed by its address. Junk the client wrote must not
+/// move it into the proxy's own bucket (escaping its limit and exhausting everyone
+/// else's), nor put the proxy's address in the audit log.
+#[tokio::test]
+async fn junk_the_client_wrote_in_forwarded_for_does_not_move_it_to_the_proxy() {
+    let t = TestServer::start_with(&[
+        "--login-rate-limit",
+        "2/minute",
+        "--max-failed-logins",
+        "0",
+        "--trusted-proxy",
+        "127.0.0.1",
+    ])
+    .await;
+    t.check(wrong_login().header("x-forwarded-for", "garbage, 203.0.113.9"), 401, None).await;
+    t.check(wrong_login().header("x-forwarded-for", "unknown,203.0.113.9"), 401, None).await;
+    // Both counted against 203.0.113.9, however it is written.
+    t.check(wrong_login().header("x-forwarded-for", "203.0.113.9"), 429, None).await;
+    t.check(wrong_login().header("x-forwarded-for", "x, y, 203.0.113.9"), 429, None).await;
+    // Everyone else behind the proxy still has their budget.
+    t.check(wrong_login().header("x-forwarded-for", "198.51.100.7"), 401, None).await;
+    t.check(wrong_login(), 401, None).await;
+    // The audit log names the client, never the proxy.
+    t.server.as_ref().unwrap().auth().flush_audit().unwrap();
+    let failures = gatehouse::store::AuditQuery {
+        event: Some(gatehouse::store::records::AuditEvent::LoginFailure),
+        limit: 100,
+        ..Default::default()
+    };
+    let log = t.server.as_ref().unwrap().auth().audit_log(&failures).unwrap();
+    let ips: Vec<_> = log.iter().rev().filter_map(|r| r.ip.clone()).collect();
+    assert_eq!(ips, ["203.0.113.9", "203.0.113.9", "198.51.100.7", "127.0.0.1"]);
+}
+
 #[tokio::test]
 async fn cors_only_for_configured_origins() {
     let t = TestServer::start_with(&["--cors-origin", "https://app.example.com"]).await;
@@ -178,7 +213,8 @@ async fn no_cors_headers_without_configured_origins() {
 
 #[tokio::test]
 async fn security_headers_on_every_response() {
-    let t = TestServer::start().await;
+    // Over TLS: what a client receives, including what hyper would add (no Server).
+    let t = TestServer::over_tls().await;
     for call in [get("/health"), get("/nope"), get(ME), post_json("/api/v1/users/register", json!({}))] {
         let r = t.call(call).await;
         assert_eq!(
@@ -223,7 +259,7 @@ async fn closed_after(
 #[tokio::test]
 async fn slow_and_silent_clients_are_cut_off() {
     use tokio::io::AsyncWriteExt;
-    let t = TestServer::start_with(&["--header-timeout", "1", "--idle-timeout", "2"]).await;
+    let t = TestServer::over_tls_with(&["--header-timeout", "1", "--idle-timeout", "2"]).await;
     let addr = t.client.addr;
     // Connects, finishes the handshake, says nothing.
     let mut silent = raw_tls(addr).await;
@@ -254,8 +290,43 @@ async fn slow_and_silent_clients_are_cut_off() {
 }
 
 #[tokio::test]
+async fn a_body_that_trickles_in_gets_408_and_the_connection_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = TestServer::over_tls_with(&["--body-timeout", "2"]).await;
+    let mut slow = raw_tls(t.client.addr).await;
+    slow.write_all(
+        b"POST /api/v1/users/register HTTP/1.1\r\nHost: localhost\r\n\
+          Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+    )
+    .await
+    .unwrap();
+    // One byte every 300 ms: never idle long enough for the idle timeout, never
+    // finished. The server must answer 408 and close by itself.
+    let start = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    for _ in 0..60 {
+        let _ = slow.write_all(b" ").await;
+        match tokio::time::timeout(std::time::Duration::from_millis(300), slow.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => answer.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+    }
+    let took = start.elapsed();
+    let text = String::from_utf8_lossy(&answer).to_lowercase();
+    assert!(text.starts_with("http/1.1 408"), "{text}");
+    assert!(text.contains("connection: close"), "{text}");
+    assert!(text.contains(r#"{"detail":"request body not received in time"}"#), "{text}");
+    assert!(took < std::time::Duration::from_secs(8), "slow body kept for {took:?}");
+    assert!(closed_after(&mut slow, start).await.is_some(), "connection left open after the 408");
+    // A body sent promptly is unaffected.
+    t.register("prompt").await;
+}
+
+#[tokio::test]
 async fn many_idle_connections_do_not_block_a_normal_request() {
-    let t = TestServer::start_with(&["--max-connections", "300"]).await;
+    let t = TestServer::over_tls_with(&["--max-connections", "300"]).await;
     let mut idle = Vec::new();
     for _ in 0..200 {
         idle.push(raw_tls(t.client.addr).await);
@@ -270,7 +341,7 @@ async fn plain_http_can_be_redirected_to_https() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // Find a free port for the redirect listener.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let t = TestServer::start_with(&["--redirect-http", &format!("127.0.0.1:{port}")]).await;
+    let t = TestServer::over_tls_with(&["--redirect-http", &format!("127.0.0.1:{port}")]).await;
     let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     tcp.write_all(b"GET /api/v1/users/me?x=1 HTTP/1.1\r\nHost: auth.lan:80\r\n\r\n").await.unwrap();
     let mut buf = Vec::new();
@@ -298,7 +369,8 @@ async fn a_made_up_api_key_does_not_lift_the_limit_on_public_routes() {
 
 #[tokio::test]
 async fn head_is_answered_like_get_without_a_body() {
-    let t = TestServer::start().await;
+    // Over TLS: the router answers HEAD as GET; hyper's connection drops the body.
+    let t = TestServer::over_tls().await;
     let r = t.check(get("/health").method("HEAD"), 200, None).await;
     assert!(r.body.is_empty());
     t.check(get("/api/v1/users/register").method("HEAD"), 405, None).await;

@@ -190,6 +190,55 @@ async fn non_json_bodies_are_422_never_500() {
 }
 
 #[tokio::test]
+async fn duplicate_json_keys_are_refused_on_every_json_endpoint() {
+    let t = TestServer::start().await;
+    let token = t.user_token("alice").await;
+    let refresh = t.login("alice").await["refresh_token"].as_str().unwrap().to_owned();
+    let raw = |method: &str, path: &str, body: String| {
+        post_json(path, json!({})).method(method).bearer(&token).raw(body.into_bytes())
+    };
+    // The registration a proxy reading the first key would see as "first", and
+    // serde_json alone would register as "second".
+    let register =
+        r#"{"username":"first","username":"second","email":"x@example.com","password":"SecurePass123!"}"#;
+    let cases = [
+        raw("POST", REGISTER, register.into()),
+        raw(
+            "POST",
+            "/api/v1/auth/refresh",
+            format!(r#"{{"refresh_token":"{refresh}","refresh_token":"x"}}"#),
+        ),
+        raw("POST", "/api/v1/auth/logout", format!(r#"{{"refresh_token":"x","refresh_token":"{refresh}"}}"#)),
+        raw(
+            "POST",
+            "/api/v1/auth/change-password",
+            r#"{"current_password":"SecurePass123!","new_password":"NewPass123!!","new_password":"x"}"#
+                .into(),
+        ),
+        raw("PUT", "/api/v1/users/me", r#"{"full_name":"A","full_name":"B"}"#.into()),
+        raw("POST", "/api/v1/api-keys", r#"{"name":"k","name":"k2"}"#.into()),
+        // At any depth: inside an array inside an object.
+        raw("POST", "/api/v1/api-keys", r#"{"name":"k","x":[{"a":1,"a":1}]}"#.into()),
+        raw("POST", "/api/v1/setup", r#"{"code":"a","code":"b"}"#.into()),
+    ];
+    for call in cases {
+        let what = format!("{} {}", call.method, call.path);
+        let r = t.call(call).await;
+        assert_eq!(r.status, 422, "{what}: {}", String::from_utf8_lossy(&r.body));
+        let e = &r.json()["detail"][0];
+        assert_eq!(e["type"], "json_invalid", "{what}");
+        assert_eq!(e["loc"][0], "body", "{what}");
+        assert!(e["msg"].as_str().unwrap().starts_with("Duplicate key '"), "{what}: {e}");
+    }
+    // Nothing was registered under either name, and the refresh token is unspent.
+    for name in ["first", "second"] {
+        let r = t.call(post_form("/api/v1/auth/token", &[("username", name), ("password", PASSWORD)])).await;
+        assert_eq!(r.status, 401, "{name}");
+    }
+    t.check(post_json("/api/v1/auth/refresh", json!({"refresh_token": refresh})), 200, None).await;
+}
+
+#[tokio::test]
 async fn unknown_fields_are_ignored_never_applied() {
     let t = TestServer::start().await;
     let r = t
@@ -340,6 +389,12 @@ async fn health_and_routing_errors() {
         .await;
     assert_eq!(r.header("allow").as_deref(), Some("GET, PUT, DELETE"));
     t.check(get("/api/v1/users/register"), 405, None).await;
+    // A literal path is not also /api/v1/api-keys/{key_id}: DELETE is not a
+    // method of /api/v1/api-keys/generate, so it is neither routed nor advertised.
+    for m in ["DELETE", "OPTIONS", "GET"] {
+        let r = t.check(get("/api/v1/api-keys/generate").method(m), 405, None).await;
+        assert_eq!(r.header("allow").as_deref(), Some("POST"), "{m}");
+    }
 }
 
 #[tokio::test]

@@ -36,8 +36,7 @@ async fn every_event_is_recorded_and_no_secret_is() {
             .await;
     }
     t.call(post_form("/api/v1/auth/token", &[("username", "alice"), ("password", "WrongPass123!")])).await;
-    let alice_id =
-        t.server.as_ref().unwrap().auth().store().read(|r| r.user_id_by_name("alice")).unwrap().unwrap();
+    let alice_id = t.server.as_ref().unwrap().auth().user_id_by_name("alice").unwrap().unwrap();
     t.check(get(&format!("/api/v1/admin/users/{alice_id}/unlock")).method("POST").bearer(&admin), 200, None)
         .await;
     // token_refresh, token_reuse_detected
@@ -189,11 +188,16 @@ async fn filters_paging_and_permission() {
     let late = log(&t, &admin, "&since=2026-01-01T00:02:00Z").await;
     assert_eq!(late.len(), 3, "bbb's login, ccc's registration and login: {late:?}");
     assert!(late.iter().all(|e| e["timestamp"].as_str().unwrap() >= "2026-01-01T00:02:00"));
+    // Any RFC 3339 date-time: with an offset, in lower case, long before 1970.
+    assert_eq!(log(&t, &admin, "&since=2026-01-01T01:02:00%2B01:00").await, late);
+    assert_eq!(log(&t, &admin, "&since=2025-12-31t23:32:00-00:30").await, late);
+    assert_eq!(log(&t, &admin, "&since=0153-11-06T17:23:06.54303Z").await, all);
+    assert!(log(&t, &admin, "&until=1005-03-28T01:24:36%2B15:08").await.is_empty());
     // Paging.
     let page = t.check(get(&format!("{AUDIT}?skip=2&limit=2")).bearer(&admin), 200, None).await.json();
     assert_eq!(page.as_array().unwrap().as_slice(), &all[2..4]);
     // Bad input.
-    for q in ["?limit=101", "?event=nope", "?since=yesterday", "?user_id=x"] {
+    for q in ["?limit=101", "?event=nope", "?since=yesterday", "?user_id=x", "?until=2026-01-01T00:02:00"] {
         t.check(get(&format!("{AUDIT}{q}")).bearer(&admin), 422, None).await;
     }
     // Who may read it.

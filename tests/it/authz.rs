@@ -132,7 +132,7 @@ async fn dashboard_counts_follow_every_change() {
         200,
         Some(json!({
             "total_users": 4, "active_users": 3, "inactive_users": 1,
-            "users_by_role": {"user": 1, "moderator": 1, "admin": 1, "super_admin": 1},
+            "users_by_role": {"user": 1, "moderator": 1, "admin": 1, "super_admin": 1}, "users_with_mfa": 0,
         })),
     )
     .await;

@@ -30,7 +30,7 @@ const POLL: Duration = Duration::from_millis(20);
 /// Generous: a loaded 2-core CI machine may start slowly, but never this slowly.
 const START_LIMIT: Duration = Duration::from_secs(15);
 /// How long a stopping (or failing) process may take to exit.
-const EXIT_LIMIT: Duration = Duration::from_secs(15);
+pub(crate) const EXIT_LIMIT: Duration = Duration::from_secs(15);
 /// Deadline for one raw-socket step (a read or a connect).
 const IO_LIMIT: Duration = Duration::from_secs(15);
 
@@ -49,15 +49,15 @@ static RUNS: AtomicUsize = AtomicUsize::new(0);
 
 /// A child process that is killed and reaped when dropped. Its stdout and stderr go
 /// to files (a pipe nobody reads could fill up and stall the server).
-struct Proc {
-    child: Child,
+pub(crate) struct Proc {
+    pub(crate) child: Child,
     stdout: PathBuf,
     stderr: PathBuf,
 }
 
 impl Proc {
     /// Runs the gatehouse binary with `args` and a clean `GATEHOUSE_*` environment.
-    fn spawn(root: &Path, args: &[String], stdin: Stdio) -> Self {
+    pub(crate) fn spawn(root: &Path, args: &[String], stdin: Stdio) -> Self {
         Self::spawn_env(root, args, stdin, &[])
     }
 
@@ -81,11 +81,11 @@ impl Proc {
         Self { child, stdout, stderr }
     }
 
-    fn stdout(&self) -> String {
+    pub(crate) fn stdout(&self) -> String {
         std::fs::read_to_string(&self.stdout).unwrap_or_default()
     }
 
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
@@ -135,7 +135,7 @@ impl Proc {
     }
 
     /// Waits (bounded) for the process to exit.
-    async fn wait(&mut self, limit: Duration) -> ExitStatus {
+    pub(crate) async fn wait(&mut self, limit: Duration) -> ExitStatus {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -159,18 +159,21 @@ impl Drop for Proc {
 }
 
 /// `serve` arguments: the harness's (loopback, port 0, test CA, cheap scrypt) with
-/// `overrides` (flag, value, flag, value...) replacing or adding values, rate limits
-/// off (these tests send many requests from one address) and the ready file.
-fn serve_args(root: &Path, overrides: &[&str]) -> Vec<String> {
+/// `overrides` (flag, value, flag, value...) replacing or adding values (an empty
+/// value removes the flag), rate limits off (these tests send many requests from
+/// one address) and the ready file.
+pub(crate) fn serve_args(root: &Path, overrides: &[&str]) -> Vec<String> {
     let base = harness::base_args(&root.join("data"));
     let pairs: Vec<(&str, &str)> = overrides.chunks(2).map(|p| (p[0], p[1])).collect();
     let mut args = vec!["serve".to_string()];
     for p in base.chunks(2) {
         let value = pairs.iter().find(|(flag, _)| *flag == p[0]).map_or(p[1].as_str(), |&(_, v)| v);
-        args.extend([p[0].clone(), value.to_string()]);
+        if !value.is_empty() {
+            args.extend([p[0].clone(), value.to_string()]);
+        }
     }
     for (flag, value) in &pairs {
-        if !base.iter().any(|b| b == flag) {
+        if !base.iter().any(|b| b == flag) && !value.is_empty() {
             args.extend([flag.to_string(), value.to_string()]);
         }
     }
@@ -189,15 +192,15 @@ fn serve_args(root: &Path, overrides: &[&str]) -> Vec<String> {
 }
 
 /// A `gatehouse serve` that has written its ready file.
-struct Running {
-    proc: Proc,
-    addr: SocketAddr,
-    client: Client,
+pub(crate) struct Running {
+    pub(crate) proc: Proc,
+    pub(crate) addr: SocketAddr,
+    pub(crate) client: Client,
 }
 
 impl Running {
     /// Starts `serve` on `root/data` and waits (bounded) until it is listening.
-    async fn start(root: &Path, overrides: &[&str]) -> Self {
+    pub(crate) async fn start(root: &Path, overrides: &[&str]) -> Self {
         let ready = root.join("ready");
         // A ready file left by an earlier run would name a dead address.
         let _ = std::fs::remove_file(&ready);
@@ -225,14 +228,27 @@ impl Running {
     }
 
     /// Signals the server and waits (bounded) for it to exit.
-    async fn stop(mut self, sig: &str) -> ExitStatus {
+    pub(crate) async fn stop(mut self, sig: &str) -> ExitStatus {
         self.proc.signal(sig);
         self.proc.wait(EXIT_LIMIT).await
     }
 
-    async fn call(&self, call: harness::Call) -> Resp {
+    pub(crate) async fn call(&self, call: harness::Call) -> Resp {
         self.client.call(call).await
     }
+
+    /// What the server has logged so far.
+    pub(crate) fn proc_stderr(&self) -> String {
+        self.proc.stderr()
+    }
+}
+
+/// Runs `gatehouse ARGS` with `env` and waits for it (bounded): (success, stdout, stderr).
+pub(crate) async fn cli_env(root: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let mut p = Proc::spawn_env(root, &args, Stdio::null(), env);
+    let status = p.wait(EXIT_LIMIT).await;
+    (status.success(), p.stdout(), p.stderr())
 }
 
 /// Runs `gatehouse user add NAME --email EMAIL --role ROLE --password-stdin` on
@@ -248,8 +264,6 @@ async fn user_add(root: &Path, name: &str, role: &str, password: &str) -> (ExitS
         "--role",
         role,
         "--password-stdin",
-        "--data-dir",
-        data.to_str().unwrap(),
         "--scrypt-log-n",
         "4",
         "--scrypt-p",
@@ -257,6 +271,7 @@ async fn user_add(root: &Path, name: &str, role: &str, password: &str) -> (ExitS
     ]
     .iter()
     .map(|s| s.to_string())
+    .chain(harness::store_args(&data))
     .collect();
     let mut proc = Proc::spawn(root, &args, Stdio::piped());
     {
@@ -551,6 +566,9 @@ async fn serve_must_refuse(root: &Path) -> String {
 ///     and is left exactly as it was.
 #[tokio::test]
 async fn corrupt_database_is_refused_and_left_alone() {
+    if crate::pg::file_engine_only("it corrupts the redb file") {
+        return;
+    }
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
     std::fs::create_dir(&data).unwrap();
@@ -571,6 +589,9 @@ async fn corrupt_database_is_refused_and_left_alone() {
 /// whenever a file is opened read-write and closed, even with nothing committed.
 #[tokio::test]
 async fn newer_schema_database_is_refused_and_left_alone() {
+    if crate::pg::file_engine_only("it rewrites the redb file") {
+        return;
+    }
     const META: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
     /// Table names and the stored schema version, read without modifying the file.
     fn contents(db: &Path) -> (Vec<String>, Option<Vec<u8>>) {
@@ -589,14 +610,16 @@ async fn newer_schema_database_is_refused_and_left_alone() {
     {
         let d = redb::Database::create(&db).unwrap();
         let txn = d.begin_write().unwrap();
-        txn.open_table(META).unwrap().insert("schema_version", 2u32.to_le_bytes().as_slice()).unwrap();
+        let newer = gatehouse::store::SCHEMA_VERSION + 1;
+        txn.open_table(META).unwrap().insert("schema_version", newer.to_le_bytes().as_slice()).unwrap();
         txn.commit().unwrap();
     }
     let before = contents(&db);
-    assert_eq!(before, (vec!["meta".to_owned()], Some(vec![2, 0, 0, 0])));
+    let newer = gatehouse::store::SCHEMA_VERSION + 1;
+    assert_eq!(before, (vec!["meta".to_owned()], Some(newer.to_le_bytes().to_vec())));
     let stderr = serve_must_refuse(root.path()).await;
     assert!(stderr.contains(db.to_str().unwrap()), "{stderr}");
-    assert!(stderr.contains("schema version 2"), "{stderr}");
+    assert!(stderr.contains(&format!("schema version {newer}")), "{stderr}");
     assert!(stderr.contains("newer"), "{stderr}");
     assert_eq!(contents(&db), before, "the refused start changed the database");
 }
@@ -733,6 +756,59 @@ async fn user_add_creates_a_super_admin_offline() {
     assert_eq!(s.stop("TERM").await.code(), Some(0));
 }
 
+/// Issue 12, finding 6: offline `user add` hashes with serve's configuration — its
+/// flags, variables and environment file — not with the CLI's own defaults, so a
+/// user created on the host costs what the service's own users cost.
+#[tokio::test]
+async fn user_add_offline_reads_serves_environment_file() {
+    if crate::pg::file_engine_only("it reads the redb file") {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path();
+    let env = dir.join("gatehouse.env");
+    std::fs::write(
+        &env,
+        "# as packaged, edited\nGATEHOUSE_SCRYPT_LOG_N=5\n#GATEHOUSE_SCRYPT_R=4\nGATEHOUSE_SCRYPT_P=1\n",
+    )
+    .unwrap();
+    let data = dir.join("data");
+    let add = |name: &str, extra: &[&str]| {
+        let mut args: Vec<String> =
+            ["user", "add", name, "--email", &format!("{name}@example.com"), "--password-stdin"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        args.extend(harness::store_args(&data));
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let run = |args: Vec<String>| async move {
+        let mut p = Proc::spawn(dir, &args, Stdio::piped());
+        {
+            use std::io::Write;
+            let _ = writeln!(p.child.stdin.take().unwrap(), "{PASSWORD}");
+        }
+        let status = p.wait(EXIT_LIMIT).await;
+        (status, p)
+    };
+    let env_arg = env.to_str().unwrap();
+    let (st, p) = run(add("fromfile", &["--env-file", env_arg])).await;
+    assert!(st.success(), "{}", p.stderr());
+    let (st, p) = run(add("fromflag", &["--env-file", env_arg, "--scrypt-log-n", "6"])).await;
+    assert!(st.success(), "{}", p.stderr());
+    let (st, p) = run(add("nofile", &["--env-file", "/nonexistent/gatehouse.env"])).await;
+    assert_eq!(st.code(), Some(1));
+    assert!(p.stderr().contains("cannot read the environment file"), "{}", p.stderr());
+    let store = gatehouse::store::Store::open(&data).unwrap();
+    let hash = |name: &str| store.read(|r| r.user_by_name(name)).unwrap().unwrap().password_hash;
+    assert!(hash("fromfile").starts_with("$scrypt$ln=5,r=8,p=1$"), "{}", hash("fromfile"));
+    assert!(hash("fromflag").starts_with("$scrypt$ln=6,r=8,p=1$"), "a flag wins: {}", hash("fromflag"));
+    assert!(store.read(|r| r.user_by_name("nofile")).unwrap().is_none());
+    let max = store.read(|r| r.hash_cost()).unwrap().unwrap();
+    assert_eq!((max.log_n, max.r, max.p), (6, 8, 1), "the most expensive stored parameters are recorded");
+}
+
 /// 9. SIGINT (Ctrl-C) is a graceful shutdown too.
 #[tokio::test]
 async fn sigint_exits_0() {
@@ -761,6 +837,9 @@ async fn sigterm_does_not_wait_for_silent_handshakes() {
 /// or API key, whatever happened.
 #[tokio::test]
 async fn no_secret_reaches_the_log() {
+    if crate::pg::file_engine_only("it reads the redb file") {
+        return;
+    }
     let root = tempfile::tempdir().unwrap();
     let s = Running::start(root.path(), &["--log-level", "debug", "--max-failed-logins", "2"]).await;
     let mut secrets: Vec<String> =
@@ -823,9 +902,10 @@ async fn user_set_role_promotes_offline() {
     assert!(status.success(), "{}", p.stderr());
     let set_role = |name: &str, role: &str| {
         let data = dir.join("data");
-        let args: Vec<String> = ["user", "set-role", name, role, "--data-dir", data.to_str().unwrap()]
+        let args: Vec<String> = ["user", "set-role", name, role]
             .iter()
             .map(|s| s.to_string())
+            .chain(harness::store_args(&data))
             .collect();
         Proc::spawn(dir, &args, Stdio::null())
     };
@@ -913,10 +993,15 @@ async fn sighup_reloads_the_certificate_and_keeps_it_when_the_new_one_is_bad() {
 }
 
 /// Runs `gatehouse ARGS --data-dir root/data` and waits for it (bounded).
-async fn cli(root: &Path, args: &[&str]) -> (ExitStatus, Proc) {
+pub(crate) async fn cli(root: &Path, args: &[&str]) -> (ExitStatus, Proc) {
     let data = root.join("data");
     let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    all.extend(["--data-dir".to_string(), data.to_str().unwrap().to_string()]);
+    // The certificate's commands only touch the data directory's files.
+    if args.first() == Some(&"cert") {
+        all.extend(["--data-dir".to_string(), data.to_str().unwrap().to_string()]);
+    } else {
+        all.extend(harness::store_args(&data));
+    }
     let mut p = Proc::spawn(root, &all, Stdio::null());
     let status = p.wait(EXIT_LIMIT).await;
     (status, p)
@@ -926,6 +1011,9 @@ async fn cli(root: &Path, args: &[&str]) -> (ExitStatus, Proc) {
 /// effect at once; backup under write load is consistent; restore needs it stopped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_commands_work_while_serving_and_backup_restores() {
+    if crate::pg::file_engine_only("restore replaces the redb file") {
+        return;
+    }
     let root = tempfile::tempdir().unwrap();
     let dir = root.path();
     let s = Running::start(dir, &[]).await;
@@ -1007,9 +1095,69 @@ async fn operator_commands_work_while_serving_and_backup_restores() {
     assert_eq!(s.stop("TERM").await.code(), Some(0));
 }
 
+/// Issue 12, finding 4: the operator lists and revokes a user's API keys, through
+/// the running server's socket or on the stopped server's data directory, and
+/// `revoke-sessions --include-api-keys` takes every key along.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_lists_and_revokes_a_users_api_keys() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path();
+    let s = Running::start(dir, &[]).await;
+    register(&s, "alice").await;
+    let token = access_token(&login(&s, "alice").await);
+    let mut keys = Vec::new();
+    for name in ["deploy", "backup", "report"] {
+        let r = s.call(post_json("/api/v1/api-keys", json!({ "name": name })).bearer(&token)).await;
+        expect(&r, 201, "create a key");
+        keys.push((
+            r.json()["id"].as_str().unwrap().to_owned(),
+            r.json()["api_key"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let (st, p) = cli(dir, &["user", "keys", "alice", "--json"]).await;
+    assert!(st.success(), "{}", p.stderr());
+    let listed: Value = serde_json::from_str(&p.stdout()).unwrap();
+    assert_eq!(listed["data"].as_array().unwrap().len(), 3, "{listed}");
+    assert_eq!(listed["data"][0]["id"], keys[0].0.as_str());
+    assert!(!p.stdout().contains(&keys[0].1), "never the key itself");
+    let (st, p) = cli(dir, &["user", "revoke-key", "alice", &keys[0].0]).await;
+    assert!(st.success(), "{}", p.stderr());
+    assert!(p.stdout().contains("revoked"), "{}", p.stdout());
+    expect(&s.call(me_call(&token)).await, 200, "the session is untouched");
+    expect(
+        &s.call(get(ME).header("x-api-key", &keys[0].1)).await,
+        401,
+        "revoked through the socket: at once",
+    );
+    let (st, p) = cli(dir, &["user", "revoke-key", "alice", "nope"]).await;
+    assert_eq!(st.code(), Some(1));
+    assert!(p.stderr().contains("api key not found"), "{}", p.stderr());
+    assert_eq!(s.stop("TERM").await.code(), Some(0));
+
+    // Offline, on the data directory.
+    let (st, p) = cli(dir, &["user", "keys", "alice"]).await;
+    assert!(
+        st.success() && p.stdout().contains("backup") && !p.stdout().contains("deploy"),
+        "{}",
+        p.stdout()
+    );
+    let (st, p) = cli(dir, &["user", "revoke-sessions", "alice", "--include-api-keys"]).await;
+    assert!(st.success(), "{}", p.stderr());
+    assert!(p.stdout().contains("has no session or API key left"), "{}", p.stdout());
+    let (st, p) = cli(dir, &["user", "keys", "alice"]).await;
+    assert!(st.success() && p.stdout().contains("alice has no API keys"), "{}", p.stdout());
+    let s = Running::start(dir, &[]).await;
+    expect(&s.call(get(ME).header("x-api-key", &keys[1].1)).await, 401, "revoked offline");
+    expect(&s.call(me_call(&token)).await, 401, "sessions revoked too");
+    assert_eq!(s.stop("TERM").await.code(), Some(0));
+}
+
 /// `gatehouse check` exit codes: 0 fine, 2 configuration, 3 database.
 #[tokio::test]
 async fn check_reports_config_and_database_problems_by_exit_code() {
+    if crate::pg::file_engine_only("it corrupts the redb file") {
+        return;
+    }
     let root = tempfile::tempdir().unwrap();
     let dir = root.path();
     let (st, p) = cli(dir, &["check"]).await;
@@ -1048,4 +1196,37 @@ async fn first_start_explains_how_to_create_the_first_admin() {
     expect(&s.call(get("/health")).await, 200, "health");
     assert!(!s.proc.stdout().contains("No administrator yet"), "{}", s.proc.stdout());
     assert_eq!(s.stop("TERM").await.code(), Some(0));
+}
+
+/// `cert regenerate` and `cert show` on a stopped server's data directory: the
+/// local CA (stable fingerprint, the names it may sign for) and the 90-day
+/// certificate it signed; regenerating makes both anew.
+#[tokio::test]
+async fn cert_commands_show_the_local_ca_and_its_certificate() {
+    let root = tempfile::tempdir().unwrap();
+    let fingerprint = |out: &str, after: &str| {
+        let from = out.find(after).unwrap();
+        out[from..].lines().find_map(|l| l.trim().strip_prefix("SHA-256:")).unwrap().trim().to_owned()
+    };
+    let (st, p) = cli(root.path(), &["cert", "regenerate", "--hostname", "auth.lan"]).await;
+    assert!(st.success(), "{}", p.stderr());
+    let first = p.stdout();
+    assert!(first.contains("Clients must now trust the new tls-ca.pem"), "{first}");
+    let (st, p) = cli(root.path(), &["cert", "show"]).await;
+    assert!(st.success(), "{}", p.stderr());
+    let out = p.stdout();
+    for line in [
+        "may sign:   localhost, 127.0.0.1/32, ::1/128, auth.lan",
+        "names:      localhost, 127.0.0.1, ::1, auth.lan",
+        "(89 days left; 90 days in all)",
+        "(the key is kept)",
+        "public key: sha256//",
+    ] {
+        assert!(out.contains(line), "no {line:?} in:\n{out}");
+    }
+    assert_eq!(fingerprint(&out, "local CA:"), fingerprint(&first, "local CA:"));
+    let (st, p) = cli(root.path(), &["cert", "regenerate", "--hostname", "auth.lan"]).await;
+    assert!(st.success(), "{}", p.stderr());
+    assert_ne!(fingerprint(&p.stdout(), "local CA:"), fingerprint(&out, "local CA:"));
+    assert_ne!(fingerprint(&p.stdout(), "certificate:"), fingerprint(&out, "certificate:"));
 }

@@ -27,6 +27,9 @@ impl Jar {
                 "access_token" => self.access = value,
                 "csrf_token" => self.csrf = value,
                 "refresh_token" => self.refresh = value,
+                // The OpenID Provider's browser sign-in (SameSite=Lax), not sent
+                // to the API.
+                "gatehouse_session" => {}
                 other => panic!("unexpected cookie {other}"),
             }
         }
@@ -88,6 +91,7 @@ async fn pages_are_embedded_with_a_strict_csp() {
         ("/ui/common.js", "text/javascript"),
         ("/ui/admin.js", "text/javascript"),
         ("/ui/chart.js", "text/javascript"),
+        ("/ui/clients.js", "text/javascript"),
         ("/ui/favicon.svg", "image/svg+xml"),
     ] {
         let r = t.check(get(path), 200, None).await;
@@ -124,6 +128,10 @@ async fn sign_in_returns_only_to_allowed_places() {
         ("/ui/admin", "/ui/admin"),
         ("https://app.example.com/x?y=1", "https://app.example.com/x?y=1"),
         ("https://wiki.corp.example/", "https://wiki.corp.example/"),
+        // Issue 12, finding 7: plain http to an allowed host would downgrade the
+        // session the sign-in just made.
+        ("http://app.example.com/x", "/ui/account"),
+        ("HTTP://wiki.corp.example/", "/ui/account"),
         ("https://evil.example/", "/ui/account"),
         ("//evil.example/", "/ui/account"),
         ("https://app.example.com@evil.example/", "/ui/account"),
@@ -284,7 +292,7 @@ async fn sessions_are_listed_and_revoked_one_by_one_or_all_at_once() {
         )
         .await;
     let cleared = r.header_all("set-cookie");
-    assert_eq!(cleared.len(), 3, "{cleared:?}");
+    assert_eq!(cleared.len(), 4, "{cleared:?}");
     assert!(cleared.iter().all(|c| c.contains("Max-Age=0")), "{cleared:?}");
     t.check(phone.send(get("/api/v1/users/me")), 401, None).await;
     t.check(get("/api/v1/users/me").bearer(api["access_token"].as_str().unwrap()), 401, None).await;
@@ -404,8 +412,7 @@ async fn no_setup_code_once_an_admin_exists() {
     let data = t.dir.path().join("data");
     let TestServer { server, dir, .. } = t;
     server.unwrap().shutdown().await;
-    let again =
-        gatehouse::server::start(config(&data, &[]), gatehouse::clock::Clock::pinned(T0)).await.unwrap();
+    let again = gatehouse::app::start(config(&data, &[]), gatehouse::clock::Clock::pinned(T0)).await.unwrap();
     assert_eq!(again.setup_code(), None);
     again.shutdown().await;
     drop(dir);
@@ -451,6 +458,46 @@ async fn a_locked_account_says_when_to_retry() {
     }
     t.advance(1200);
     t.check(form(PASSWORD), 200, None).await;
+}
+
+/// Issue 12, finding 1: a name longer than any account's gets the same 401 as any
+/// failed login, is never counted or locked (so never remembered), and failures a
+/// whole lock window old are forgotten for accounts and unknown names alike, so
+/// waiting does not tell them apart either.
+#[tokio::test]
+async fn failed_logins_age_out_alike_and_overlong_names_are_not_counted() {
+    let t = TestServer::start().await;
+    t.register("alice").await;
+    let wrong = json!({"detail": "Incorrect username or password"});
+    let long = "n".repeat(51);
+    for name in ["alice", "ghost", long.as_str()] {
+        let form = |pw: &str| post_form("/api/v1/auth/login", &[("username", name), ("password", pw)]);
+        for _ in 0..4 {
+            let r = t.check(form("WrongPass123!"), 401, Some(wrong.clone())).await;
+            assert_eq!(r.header("retry-after"), None, "{name}");
+        }
+        // Four failures, then half an hour of quiet: forgotten.
+        t.advance(30 * 60);
+        for _ in 0..4 {
+            let r = t.check(form("WrongPass123!"), 401, Some(wrong.clone())).await;
+            assert_eq!(r.header("retry-after"), None, "{name}: the old failures still counted");
+        }
+        let r = t.check(form("WrongPass123!"), 401, Some(wrong.clone())).await;
+        let locks = if name.len() > 50 { None } else { Some("1800") };
+        assert_eq!(r.header("retry-after").as_deref(), locks, "{name}");
+        t.advance(30 * 60);
+    }
+    t.check(post_form("/api/v1/auth/login", &[("username", "alice"), ("password", PASSWORD)]), 200, None)
+        .await;
+    // The over-long name was audited like an unknown one, cut short.
+    t.server.as_ref().unwrap().auth().flush_audit().unwrap();
+    let q = gatehouse::store::AuditQuery { limit: 100, ..Default::default() };
+    let log = t.server.as_ref().unwrap().auth().audit_log(&q).unwrap();
+    let entry = log.iter().find(|r| r.username.as_deref().is_some_and(|n| n.starts_with("nnn"))).unwrap();
+    assert_eq!(
+        (entry.username.as_deref(), entry.detail.as_deref()),
+        (Some(&long[..51]), Some("unknown user"))
+    );
 }
 
 #[tokio::test]
@@ -556,6 +603,19 @@ async fn admin_listings_show_sign_in_state_only_when_asked() {
     let found =
         t.check(get("/api/v1/admin/users/search?q=al&include=status").bearer(&admin), 200, None).await.json();
     assert_eq!(found[0]["failed_login_attempts"], 5);
+    // `include` takes `status` and nothing else: a typo is a 422, not a silent
+    // answer without the fields asked for.
+    let invalid = json!({"loc": ["query", "include"], "msg": "Input should be 'status'", "type": "enum"});
+    for v in ["AAA", "", "Status", "status,status"] {
+        let q = serde_urlencoded::to_string([("include", v)]).unwrap();
+        let want = Some(json!({"detail": [invalid.clone()]}));
+        t.check(get(&format!("/api/v1/admin/users?{q}")).bearer(&admin), 422, want.clone()).await;
+        t.check(get(&format!("/api/v1/admin/users/search?q=al&{q}")).bearer(&admin), 422, want).await;
+    }
+    // Every invalid parameter is reported at once, in the document's order.
+    let r = t.check(get("/api/v1/admin/users/search?limit=0&include=x").bearer(&admin), 422, None).await;
+    let locs: Vec<Value> = r.json()["detail"].as_array().unwrap().iter().map(|e| e["loc"].clone()).collect();
+    assert_eq!(locs, [json!(["query", "q"]), json!(["query", "limit"]), json!(["query", "include"])]);
     // Once the lock has run out it is no longer reported.
     t.advance(31 * 60);
     let admin = t.login("root").await["access_token"].as_str().unwrap().to_owned();
@@ -655,7 +715,7 @@ async fn sessions_leave_the_store_when_their_last_refresh_token_expires() {
     t.login("alice").await;
     let auth = t.server.as_ref().unwrap().auth().clone();
     let sessions = |auth: &gatehouse::domain::Auth| {
-        auth.store().counts().unwrap().into_iter().find(|(name, _)| *name == "sessions").unwrap().1
+        auth.table_counts().unwrap().into_iter().find(|(name, _)| *name == "sessions").unwrap().1
     };
     assert_eq!(sessions(&auth), 2);
     // Day 8: the first session's newest refresh token (issued on day 0) has expired,

@@ -1,221 +1,98 @@
-//! The integration-test harness: a per-run test CA, a real HTTPS client (hyper over
-//! rustls, trusting only that CA), and a `TestServer` that runs gatehouse on
-//! 127.0.0.1:0 with real TLS — in-process for speed, or as the real binary.
+//! The integration-test harness: a [`TestServer`] in one of two tiers, typed
+//! requests ([`call`]), the [`Client`] that sends them ([`client`]) and the
+//! [`ServerHandle`] that runs them ([`handle`]), with a per-run test CA.
+//!
+//! - [`Tier::Service`] (`TestServer::start`, `start_with`), the default: the
+//!   configuration, auth core and request state the real server would have
+//!   (`gatehouse::app::service`), each request handed to `server::router::handle`
+//!   in-process as the listener would hand it on (HTTP/1.1, `Host: localhost`,
+//!   from 127.0.0.1): no socket, no TLS, so a test costs what its requests cost.
+//!   Domain calls still go to the blocking pool, so requests sent from spawned
+//!   tasks on a multi-threaded runtime really run at once.
+//! - [`Tier::Tls`] (`TestServer::over_tls`, `over_tls_with`), for tests about the
+//!   wire: the real server on 127.0.0.1:0 with real TLS, as `gatehouse serve`
+//!   runs it (timeouts, connection limits, the plain listeners, HEAD, what hyper
+//!   adds, certificates).
+//!
+//! The fields and helpers every test used when all ran over TLS mean the same in
+//! both tiers, so tests written then compile and run unchanged:
+//!
+//! - `t.server: Option<ServerHandle>` stands where `Option<Server>` stood:
+//!   `.auth()`, `.setup_code()`, `.local_addr()` and `.shutdown()` work in both
+//!   tiers; `.wire()` is the real `Server` (TLS tier only). The handle owns a
+//!   service-tier server's state; shutting it down (or `t.server.take()` and
+//!   dropping it) releases the store, as stopping the real server does.
+//! - `t.client: Client` is a cloneable caller in both tiers (`t.client.clone()`,
+//!   then `.call(call).await` inside `tokio::spawn`). A service-tier client holds
+//!   the state weakly, as a connection would; after a shutdown its calls fail.
+//!   `t.client.addr` is the bound address over TLS and 127.0.0.1:[`SERVICE_PORT`]
+//!   in the service tier, where nothing listens: its port is the one the issuer
+//!   names either way (`https://localhost:{t.client.addr.port()}`).
+//! - `t.clock`, `t.dir`, `t.advance`, `t.call`/`t.check`, `t.register`/`login`/
+//!   `login_with`/`user_token`/`create`/`as_role`/`stop`, and the free functions
+//!   (`get`, `post_json`, ..., [`Call`], [`Resp`]) are unchanged.
+//!
+//! `binary.rs` runs the real executable; `certs.rs` serves the generated certificate.
 
-use bytes::Bytes;
+mod call;
+mod client;
+mod handle;
+
+pub use call::*;
+pub use client::*;
+pub use handle::*;
+
 use clap::Parser;
 use gatehouse::cli::{Cli, Command};
 use gatehouse::clock::Clock;
 use gatehouse::config::Config;
-use http_body_util::{BodyExt, Full};
-use hyper::header::HeaderMap;
-use hyper::{Method, Request};
-use rustls::pki_types::{CertificateDer, ServerName};
+use gatehouse::domain::Auth;
 use serde_json::Value;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-
-/// A test certificate authority and a leaf for localhost/127.0.0.1 signed by it.
-pub struct TestCa {
-    pub dir: tempfile::TempDir,
-    pub ca_der: CertificateDer<'static>,
-}
-
-impl TestCa {
-    pub fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "gatehouse test CA");
-        ca_params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
-        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
-        let leaf_key = rcgen::KeyPair::generate().unwrap();
-        let leaf_params =
-            rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-        let leaf = leaf_params.signed_by(&leaf_key, &ca).unwrap();
-        std::fs::write(dir.path().join("cert.pem"), leaf.pem()).unwrap();
-        std::fs::write(dir.path().join("key.pem"), leaf_key.serialize_pem()).unwrap();
-        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
-        Self { dir, ca_der: ca.der().clone() }
-    }
-
-    pub fn cert(&self) -> PathBuf {
-        self.dir.path().join("cert.pem")
-    }
-    pub fn key(&self) -> PathBuf {
-        self.dir.path().join("key.pem")
-    }
-    pub fn ca_pem(&self) -> PathBuf {
-        self.dir.path().join("ca.pem")
-    }
-}
-
-/// One CA for the whole test run (generating keys is the slow part).
-pub fn ca() -> &'static TestCa {
-    static CA: OnceLock<TestCa> = OnceLock::new();
-    CA.get_or_init(TestCa::new)
-}
-
-/// A response, fully read.
-#[derive(Debug)]
-pub struct Resp {
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-    pub version: hyper::Version,
-}
-
-impl Resp {
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).map(|v| v.to_str().unwrap().to_owned())
-    }
-    pub fn header_all(&self, name: &str) -> Vec<String> {
-        self.headers.get_all(name).iter().map(|v| v.to_str().unwrap().to_owned()).collect()
-    }
-    pub fn detail(&self) -> String {
-        self.json()["detail"].as_str().unwrap_or_default().to_owned()
-    }
-}
-
-/// A request under construction.
-#[derive(Clone, Debug)]
-pub struct Call {
-    pub method: Method,
-    pub path: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-pub fn get(path: &str) -> Call {
-    Call { method: Method::GET, path: path.into(), headers: vec![], body: vec![] }
-}
-pub fn delete(path: &str) -> Call {
-    Call { method: Method::DELETE, ..get(path) }
-}
-pub fn post_json(path: &str, body: Value) -> Call {
-    Call { method: Method::POST, ..get(path) }.json(body)
-}
-pub fn put_json(path: &str, body: Value) -> Call {
-    Call { method: Method::PUT, ..get(path) }.json(body)
-}
-pub fn post_form(path: &str, pairs: &[(&str, &str)]) -> Call {
-    let body = serde_urlencoded::to_string(pairs).unwrap();
-    Call { method: Method::POST, ..get(path) }
-        .header("content-type", "application/x-www-form-urlencoded")
-        .raw(body.into_bytes())
-}
-
-impl Call {
-    pub fn method(mut self, m: &str) -> Self {
-        self.method = Method::from_bytes(m.as_bytes()).unwrap();
-        self
-    }
-    pub fn header(mut self, k: &str, v: &str) -> Self {
-        self.headers.push((k.into(), v.into()));
-        self
-    }
-    pub fn bearer(self, token: &str) -> Self {
-        self.header("authorization", &format!("Bearer {token}"))
-    }
-    pub fn json(self, v: Value) -> Self {
-        self.header("content-type", "application/json").raw(serde_json::to_vec(&v).unwrap())
-    }
-    pub fn raw(mut self, body: Vec<u8>) -> Self {
-        self.body = body;
-        self
-    }
-}
-
-/// HTTPS client trusting one CA.
-#[derive(Clone)]
-pub struct Client {
-    pub addr: SocketAddr,
-    tls: Option<Arc<rustls::ClientConfig>>,
-}
-
-pub fn client_config(ca: &CertificateDer<'static>, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca.clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(cfg)
-}
-
-impl Client {
-    pub fn new(addr: SocketAddr, ca: &CertificateDer<'static>) -> Self {
-        Self { addr, tls: Some(client_config(ca, &[b"http/1.1"])) }
-    }
-
-    pub fn with_config(addr: SocketAddr, cfg: Arc<rustls::ClientConfig>) -> Self {
-        Self { addr, tls: Some(cfg) }
-    }
-
-    /// Sends one request on a fresh connection (HTTP/1.1, or h2 if ALPN picks it).
-    pub async fn send(&self, call: Call) -> Result<Resp, String> {
-        let tcp = TcpStream::connect(self.addr).await.map_err(|e| e.to_string())?;
-        tcp.set_nodelay(true).ok();
-        let cfg = self.tls.clone().ok_or("no TLS config")?;
-        let tls = TlsConnector::from(cfg)
-            .connect(ServerName::try_from("localhost").unwrap(), tcp)
-            .await
-            .map_err(|e| format!("TLS: {e}"))?;
-        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-        let mut req =
-            Request::builder().method(call.method.clone()).uri(format!("https://localhost{}", call.path));
-        if !h2 {
-            req = req.header("host", "localhost");
-        }
-        for (k, v) in &call.headers {
-            req = req.header(k.as_str(), v.as_str());
-        }
-        let req = req.body(Full::new(Bytes::from(call.body.clone()))).map_err(|e| e.to_string())?;
-        let io = hyper_util::rt::TokioIo::new(tls);
-        let resp = if h2 {
-            let (mut send, conn) =
-                hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            tokio::spawn(conn);
-            send.send_request(req).await.map_err(|e| e.to_string())?
-        } else {
-            let (mut send, conn) =
-                hyper::client::conn::http1::handshake(io).await.map_err(|e| e.to_string())?;
-            tokio::spawn(conn);
-            send.send_request(req).await.map_err(|e| e.to_string())?
-        };
-        let version = resp.version();
-        let (parts, body) = resp.into_parts();
-        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-        Ok(Resp { status: parts.status.as_u16(), headers: parts.headers, body, version })
-    }
-
-    /// `send` that panics on transport errors (the common case in tests).
-    pub async fn call(&self, call: Call) -> Resp {
-        let what = format!("{} {}", call.method, call.path);
-        tokio::time::timeout(Duration::from_secs(30), self.send(call))
-            .await
-            .unwrap_or_else(|_| panic!("{what}: timed out"))
-            .unwrap_or_else(|e| panic!("{what}: {e}"))
-    }
-}
 
 /// Arguments every test server gets: loopback, port 0, the test CA's certificate,
-/// and scrypt parameters cheap enough for tests.
+/// and scrypt parameters cheap enough for tests; with `GATEHOUSE_TEST_BACKEND=postgres`
+/// also a new PostgreSQL database (see `pg.rs`).
 pub fn base_args(data_dir: &Path) -> Vec<String> {
+    let mut args = base_args_file(data_dir);
+    args.extend(database_args(data_dir));
+    if !args.is_empty() && super::pg::backend_is_postgres() {
+        args.extend(["--database-pool-size".into(), "4".into()]);
+    }
+    args
+}
+
+/// `--database URL` when the suite runs on PostgreSQL: one database per data
+/// directory, so a restart or an operator command on it finds the same data.
+pub fn database_args(data_dir: &Path) -> Vec<String> {
+    if !super::pg::backend_is_postgres() {
+        return Vec::new();
+    }
+    static DATABASES: std::sync::Mutex<Vec<(std::path::PathBuf, String)>> = std::sync::Mutex::new(Vec::new());
+    let mut dbs = DATABASES.lock().unwrap_or_else(|e| e.into_inner());
+    let url = match dbs.iter().find(|(d, _)| d == data_dir) {
+        Some((_, url)) => url.clone(),
+        None => {
+            let url = super::pg::fresh_database().expect("GATEHOUSE_TEST_PG");
+            dbs.push((data_dir.to_path_buf(), url.clone()));
+            url
+        }
+    };
+    vec!["--database".into(), url]
+}
+
+/// `--data-dir DIR` (and `--database URL` on PostgreSQL) for operator commands.
+pub fn store_args(data_dir: &Path) -> Vec<String> {
+    let mut args = vec!["--data-dir".to_string(), data_dir.to_str().unwrap().to_string()];
+    args.extend(database_args(data_dir));
+    args
+}
+
+/// [`base_args`] for the data directory's file, whatever the suite's backend.
+pub fn base_args_file(data_dir: &Path) -> Vec<String> {
     let ca = ca();
     [
         "--data-dir",
@@ -255,9 +132,21 @@ pub fn config(data_dir: &Path, extra: &[&str]) -> Config {
     }
 }
 
-/// gatehouse running in this process, on a pinned clock the test can move.
+/// How a [`TestServer`] is reached (see the module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tier {
+    /// The router, called in-process: no socket, no TLS.
+    Service,
+    /// The real server on 127.0.0.1:0 over real TLS.
+    Tls,
+}
+
+/// gatehouse in this process, on a clock the test can move, with its data in
+/// `dir/data`.
 pub struct TestServer {
-    pub server: Option<gatehouse::server::Server>,
+    /// The running server; `None` once taken (to shut it down by hand).
+    pub server: Option<ServerHandle>,
+    /// Sends requests as [`TestServer::call`] does; clone it for concurrent ones.
     pub client: Client,
     pub clock: Clock,
     pub dir: tempfile::TempDir,
@@ -267,17 +156,92 @@ pub struct TestServer {
 pub const T0: i64 = 1_767_225_600;
 
 impl TestServer {
+    /// A service-tier server, clock pinned at [`T0`].
     pub async fn start() -> Self {
         Self::start_with(&[]).await
     }
 
+    /// A service-tier server with `extra` arguments.
     pub async fn start_with(extra: &[&str]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let clock = Clock::pinned(T0);
+        Self::open(Tier::Service, tempfile::tempdir().unwrap(), Clock::pinned(T0), extra).await
+    }
+
+    /// The real server over TLS, clock pinned at [`T0`]: for tests about the wire.
+    pub async fn over_tls() -> Self {
+        Self::over_tls_with(&[]).await
+    }
+
+    /// The real server over TLS with `extra` arguments.
+    pub async fn over_tls_with(extra: &[&str]) -> Self {
+        Self::open(Tier::Tls, tempfile::tempdir().unwrap(), Clock::pinned(T0), extra).await
+    }
+
+    /// A server in `tier` on `clock`, on `dir/data` (which may hold a database).
+    pub async fn open(tier: Tier, dir: tempfile::TempDir, clock: Clock, extra: &[&str]) -> Self {
         let cfg = config(&dir.path().join("data"), extra);
-        let server = gatehouse::server::start(cfg, clock.clone()).await.unwrap();
-        let client = Client::new(server.local_addr(), &ca().ca_der);
+        let (server, client) = match tier {
+            Tier::Service => {
+                let state = gatehouse::app::service(&cfg, clock.clone(), SERVICE_PORT).unwrap();
+                let client = Client::service(&state);
+                (ServerHandle::Service(state), client)
+            }
+            Tier::Tls => {
+                let server = gatehouse::app::start(cfg, clock.clone()).await.unwrap();
+                let client = Client::new(server.local_addr(), &ca().ca_der);
+                (ServerHandle::Tls(Box::new(server)), client)
+            }
+        };
         Self { server: Some(server), client, clock, dir }
+    }
+
+    /// Stops this server and starts it again, in the same tier on the same data
+    /// directory and clock, with `extra` arguments.
+    pub async fn restart_with(self, extra: &[&str]) -> Self {
+        let tier = self.tier();
+        let (dir, clock) = self.stop_keeping().await;
+        Self::open(tier, dir, clock, extra).await
+    }
+
+    /// Stops the server (see [`ServerHandle::shutdown`]) and hands back its
+    /// directory and clock, to look at the data or [`TestServer::open`] it again.
+    pub async fn stop_keeping(mut self) -> (tempfile::TempDir, Clock) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+        (self.dir, self.clock)
+    }
+
+    /// The tier this server runs in.
+    pub fn tier(&self) -> Tier {
+        if self.client.in_process() {
+            Tier::Service
+        } else {
+            Tier::Tls
+        }
+    }
+
+    fn handle(&self) -> &ServerHandle {
+        self.server.as_ref().expect("the server was stopped")
+    }
+
+    /// The auth core, as the operator's commands reach it.
+    pub fn auth(&self) -> &Arc<Auth> {
+        self.handle().auth()
+    }
+
+    /// The first-run setup code, while no administrator exists and it is unused.
+    pub fn setup_code(&self) -> Option<String> {
+        self.handle().setup_code()
+    }
+
+    /// The bound address: a [`Tier::Tls`] server's only.
+    pub fn addr(&self) -> SocketAddr {
+        self.handle().wire().local_addr()
+    }
+
+    /// The port the issuer names: the bound one, or [`SERVICE_PORT`].
+    pub fn port(&self) -> u16 {
+        self.client.addr.port()
     }
 
     pub async fn call(&self, call: Call) -> Resp {
@@ -313,8 +277,13 @@ impl TestServer {
 
     /// Logs `name` in with the standard password; returns the TokenResponse.
     pub async fn login(&self, name: &str) -> Value {
+        self.login_with(name, PASSWORD).await
+    }
+
+    /// Logs `name` in with `password`; returns the TokenResponse.
+    pub async fn login_with(&self, name: &str, password: &str) -> Value {
         let r =
-            self.call(post_form("/api/v1/auth/token", &[("username", name), ("password", PASSWORD)])).await;
+            self.call(post_form("/api/v1/auth/token", &[("username", name), ("password", password)])).await;
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         r.json()
     }
@@ -327,8 +296,8 @@ impl TestServer {
 
     /// Creates a user with any role through the domain (as the operator CLI does).
     pub fn create(&self, name: &str, role: gatehouse::store::records::Role) -> Value {
-        let auth = self.server.as_ref().unwrap().auth();
-        let u = auth
+        let u = self
+            .auth()
             .create_user(
                 &gatehouse::domain::Ctx::cli(),
                 &gatehouse::domain::users::NewUser {
@@ -350,10 +319,9 @@ impl TestServer {
         (id, token)
     }
 
-    pub async fn stop(mut self) {
-        if let Some(s) = self.server.take() {
-            s.shutdown().await;
-        }
+    /// Stops the server (see [`ServerHandle::shutdown`]) and removes its directory.
+    pub async fn stop(self) {
+        self.stop_keeping().await;
     }
 }
 

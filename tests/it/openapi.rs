@@ -8,7 +8,7 @@
 use crate::harness::*;
 use gatehouse::domain::access::Rule;
 use gatehouse::domain::roles::{EXTRA_SCOPES, SCOPES};
-use gatehouse::server::router::{Access, RateClass, Route, ROUTES};
+use gatehouse::server::routes::{Access, RateClass, Route, ROUTES};
 use gatehouse::store::records::{AuditEvent, Role};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,8 +18,9 @@ const PAGE: &str = include_str!("../../assets/docs/index.html");
 const SCRIPT: &str = include_str!("../../assets/docs/docs.js");
 const STYLE: &str = include_str!("../../assets/docs/docs.css");
 
-/// The methods documented for a route whose method is `*` (forward auth).
-const ANY_METHOD: [&str; 7] = ["get", "post", "put", "patch", "delete", "head", "options"];
+/// The methods documented for a route whose method is `*` (forward auth): all
+/// eight OpenAPI 3.1 can name.
+const ANY_METHOD: [&str; 8] = ["get", "post", "put", "patch", "delete", "head", "options", "trace"];
 /// The keys of an OpenAPI path item that are operations.
 const HTTP_METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
@@ -233,6 +234,7 @@ fn security_and_limits_follow_the_route_table() {
                 Access::Public => ("none", None, None),
                 Access::Bearer(rule, scope) => ("bearer", Some(rule), scope),
                 Access::BearerOrKey(rule, scope) => ("bearer-or-api-key", Some(rule), scope),
+                Access::Enrolling => ("bearer-or-enrollment-token", Some(Rule::Any), None),
             };
             assert_eq!(x["credential"], credential, "{what}: x-gatehouse-access.credential");
             assert_eq!(x["rule"], json!(rule.map(rule_text)), "{what}: x-gatehouse-access.rule");
@@ -253,13 +255,13 @@ fn security_and_limits_follow_the_route_table() {
                     let anonymous = security.as_array().unwrap().iter().all(|r| r == &json!({}))
                         || security.as_array().unwrap().contains(&json!({}));
                     // Forward auth is public in the table; its handler reads the credential.
-                    let handler_checks = route.endpoint == gatehouse::server::router::Endpoint::Verify;
+                    let handler_checks = route.endpoint == gatehouse::server::routes::Endpoint::Verify;
                     assert!(
                         anonymous || handler_checks,
                         "{what}: public route with required security {security}"
                     );
                 }
-                Access::Bearer(..) => {
+                Access::Bearer(..) | Access::Enrolling => {
                     assert_eq!(security, &json!([{"OAuth2PasswordBearer": scopes}]), "{what}: security");
                 }
                 Access::BearerOrKey(..) => {

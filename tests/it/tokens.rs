@@ -140,7 +140,14 @@ async fn cookie_login_sets_hardened_cookies_and_refresh_uses_them() {
         )
         .await;
     let cookies = r.header_all("set-cookie");
-    assert_eq!(cookies.len(), 3, "{cookies:?}");
+    assert_eq!(cookies.len(), 4, "{cookies:?}");
+    // The OpenID Provider's browser sign-in: HttpOnly, host-only, SameSite=Lax (a
+    // tool's top-level redirect here carries it), as long as the refresh cookie.
+    let browser = cookies.iter().find(|c| c.starts_with("gatehouse_session=")).unwrap();
+    for attr in ["HttpOnly", "Secure", "SameSite=lax", "Path=/;", "Max-Age=604800"] {
+        assert!(browser.contains(attr), "{browser} lacks {attr}");
+    }
+    assert!(!browser.contains("Domain="), "{browser}");
     let access = cookies.iter().find(|c| c.starts_with("access_token=")).unwrap();
     let refresh = cookies.iter().find(|c| c.starts_with("refresh_token=")).unwrap();
     for c in [access, refresh] {
@@ -390,6 +397,49 @@ async fn tampered_and_foreign_tokens_are_refused() {
     t.check(get(ME).bearer(&at), 200, None).await;
 }
 
+/// Re-signs a genuine access token's claims, changed by `edit`, with the server's
+/// own signing key: a correctly signed token whose times are wrong.
+fn resigned(
+    t: &TestServer,
+    token: &str,
+    edit: impl FnOnce(&mut gatehouse::domain::claims::Claims),
+) -> String {
+    let mut claims: gatehouse::domain::claims::Claims = serde_json::from_value(segment(token, 1)).unwrap();
+    edit(&mut claims);
+    t.server.as_ref().unwrap().auth().keyring().sign(gatehouse::crypto::keys::Alg::EdDSA, &claims).unwrap()
+}
+
+#[tokio::test]
+async fn correctly_signed_tokens_from_the_future_are_refused_everywhere() {
+    let t = TestServer::start().await;
+    let (_, admin) = t.as_role("root", gatehouse::store::records::Role::Admin).await;
+    let at = t.user_token("alice").await;
+    let hour = 3600;
+    let cases = [
+        resigned(&t, &at, |c| {
+            c.nbf = Some(T0 + hour);
+            c.exp = T0 + 2 * hour;
+        }),
+        resigned(&t, &at, |c| {
+            c.iat = T0 + hour;
+            c.exp = T0 + 2 * hour;
+        }),
+    ];
+    // The unchanged claims, re-signed, are accepted: only the times differ.
+    t.check(get(ME).bearer(&resigned(&t, &at, |_| {})), 200, None).await;
+    for bad in &cases {
+        t.check(get(ME).bearer(bad), 401, Some(json!({"detail": "Could not validate credentials"}))).await;
+        t.check(get("/api/v1/auth/verify").bearer(bad), 401, None).await;
+        let r =
+            t.check(post_form("/api/v1/auth/introspect", &[("token", bad)]).bearer(&admin), 200, None).await;
+        assert_eq!(r.json(), json!({"active": false}));
+    }
+    // Within the leeway for clock skew, and once the time has come, they are good.
+    t.check(get(ME).bearer(&resigned(&t, &at, |c| c.nbf = Some(T0 + 30))), 200, None).await;
+    t.advance(hour as u64);
+    t.check(get(ME).bearer(&cases[0]), 200, None).await;
+}
+
 #[tokio::test]
 async fn five_failures_lock_for_thirty_minutes() {
     let t = TestServer::start().await;
@@ -410,7 +460,7 @@ async fn five_failures_lock_for_thirty_minutes() {
     t.check(right(), 401, Some(bad_login())).await;
     t.advance(60);
     t.check(right(), 200, None).await;
-    let user = t.server.as_ref().unwrap().auth().store().read(|r| r.user_by_name("alice")).unwrap().unwrap();
+    let user = t.server.as_ref().unwrap().auth().user_by_name("alice").unwrap();
     assert_eq!((user.failed_logins, user.locked_until, user.last_login.is_some()), (0, None, true));
 }
 
@@ -428,7 +478,7 @@ async fn parallel_guesses_count_exactly_to_the_limit() {
     for task in tasks {
         assert_eq!(task.await.unwrap(), 401);
     }
-    let user = t.server.as_ref().unwrap().auth().store().read(|r| r.user_by_name("alice")).unwrap().unwrap();
+    let user = t.server.as_ref().unwrap().auth().user_by_name("alice").unwrap();
     assert_eq!(user.failed_logins, 5, "exactly the configured number of failures were counted");
     assert!(user.locked_until.is_some());
     t.check(post_form(TOKEN, &[("username", "alice"), ("password", PASSWORD)]), 401, Some(bad_login())).await;
@@ -455,29 +505,63 @@ async fn token_lifetimes_are_configurable() {
     assert_eq!(segment(&s(&tokens["refresh_token"]), 1)["exp"], T0 + 86_400);
 }
 
+/// Issue 12, finding 6: a user hashed at a higher cost than the server's (created
+/// offline with other flags, or before the operator lowered the cost) took ~7x
+/// longer to refuse than an unknown name, and after a raise the other way round.
+/// Every failed login now does the same password work — the most expensive
+/// parameters in use — whatever the name. Measured in scrypt work, never time.
+#[tokio::test]
+async fn every_failed_login_costs_the_same_work_whatever_the_name() {
+    use gatehouse::store::records::Role;
+    // "alice" at log2 N = 6 (as `user add` with CLI defaults would, against a
+    // server running cheaper parameters), then the server runs at 4 and adds "bob".
+    let mut t = TestServer::start_with(&["--scrypt-log-n", "6"]).await;
+    t.create("alice", Role::User);
+    for log_n in ["4", "7"] {
+        t = t.restart_with(&["--scrypt-log-n", log_n]).await;
+        if log_n == "4" {
+            t.create("bob", Role::User);
+        }
+        let mut work = Vec::new();
+        for name in ["alice", "bob", "nobody", &"x".repeat(51)] {
+            let before = t.auth().password_work();
+            let r = t.call(post_form(TOKEN, &[("username", name), ("password", "WrongPass123!")])).await;
+            assert_eq!(r.status, 401);
+            work.push(t.auth().password_work() - before);
+        }
+        // The ceiling: the most expensive of the stored (6) and configured parameters.
+        let ceiling = if log_n == "7" { 8 << 7 } else { 8 << 6 };
+        assert_eq!(work, [ceiling; 4], "at --scrypt-log-n {log_n}: alice, bob, unknown, over-long");
+    }
+    t.stop().await;
+}
+
 #[tokio::test]
 async fn changed_hash_parameters_are_applied_at_next_login() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let clock = gatehouse::clock::Clock::pinned(T0);
-    let s1 = gatehouse::server::start(config(&data, &[]), clock.clone()).await.unwrap();
-    let c1 = Client::new(s1.local_addr(), &ca().ca_der);
-    let r = c1
+    if crate::pg::file_engine_only("it reads the redb file") {
+        return;
+    }
+    let t = TestServer::start().await;
+    let (tier, data) = (t.tier(), t.dir.path().join("data"));
+    let r = t
         .call(post_json(
             "/api/v1/users/register",
             json!({"username": "alice", "email": "a@example.com", "password": PASSWORD}),
         ))
         .await;
     assert_eq!(r.status, 201);
-    s1.shutdown().await;
-    let s2 = gatehouse::server::start(config(&data, &["--scrypt-log-n", "5"]), clock).await.unwrap();
-    let hash = |s: &gatehouse::server::Server| {
-        s.auth().store().read(|r| r.user_by_name("alice")).unwrap().unwrap().password_hash
+    let (dir, clock) = t.stop_keeping().await;
+    // The stored hash, read from the file while no server holds it.
+    let hash = || {
+        let store = gatehouse::store::Store::open(&data).unwrap();
+        store.read(|r| r.user_by_name("alice")).unwrap().unwrap().password_hash
     };
-    assert!(hash(&s2).starts_with("$scrypt$ln=4,"));
-    let c2 = Client::new(s2.local_addr(), &ca().ca_der);
-    assert_eq!(c2.call(post_form(TOKEN, &[("username", "alice"), ("password", PASSWORD)])).await.status, 200);
-    assert!(hash(&s2).starts_with("$scrypt$ln=5,"), "rehashed with the configured parameters");
-    assert_eq!(c2.call(post_form(TOKEN, &[("username", "alice"), ("password", PASSWORD)])).await.status, 200);
-    s2.shutdown().await;
+    assert!(hash().starts_with("$scrypt$ln=4,"));
+    let t = TestServer::open(tier, dir, clock, &["--scrypt-log-n", "5"]).await;
+    assert_eq!(t.call(post_form(TOKEN, &[("username", "alice"), ("password", PASSWORD)])).await.status, 200);
+    let (dir, clock) = t.stop_keeping().await;
+    assert!(hash().starts_with("$scrypt$ln=5,"), "rehashed with the configured parameters");
+    let t = TestServer::open(tier, dir, clock, &["--scrypt-log-n", "5"]).await;
+    assert_eq!(t.call(post_form(TOKEN, &[("username", "alice"), ("password", PASSWORD)])).await.status, 200);
+    t.stop().await;
 }

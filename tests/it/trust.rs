@@ -83,6 +83,8 @@ async fn metadata_document() {
     assert_eq!(m["token_endpoint"], format!("{iss}/api/v1/auth/token"));
     assert_eq!(m["jwks_uri"], format!("{iss}/.well-known/jwks.json"));
     assert_eq!(m["introspection_endpoint"], format!("{iss}/api/v1/auth/introspect"));
+    assert_eq!(m["revocation_endpoint"], format!("{iss}/api/v1/auth/revoke"));
+    assert_eq!(m["revocation_endpoint_auth_methods_supported"], json!(["none"]));
     assert_eq!(m["grant_types_supported"], json!(["password", "refresh_token"]));
     assert!(m["scopes_supported"].as_array().unwrap().contains(&json!("profile:read")));
     assert!(r.header("cache-control").is_some());
@@ -95,7 +97,7 @@ async fn rotation_publishes_first_signs_later_and_emergency_withdraws() {
     t.register("alice").await;
     let old = at(&t.login("alice").await);
     let old_kid = kid_of(&old);
-    let new_kid = auth.rotate_keys(false).unwrap();
+    let new_kid = auth.rotate_keys(false).unwrap().remove(0).1;
     let kids = |jwks: Value| {
         jwks["keys"]
             .as_array()
@@ -114,7 +116,7 @@ async fn rotation_publishes_first_signs_later_and_emergency_withdraws() {
     t.check(get("/api/v1/users/me").bearer(&old), 401, None).await; // expired after an hour anyway
     let mid = at(&t.login("alice").await);
     // Emergency: a new key signs at once and every older token stops verifying.
-    let third = auth.rotate_keys(true).unwrap();
+    let third = auth.rotate_keys(true).unwrap().remove(0).1;
     t.check(
         get("/api/v1/users/me").bearer(&mid),
         401,
@@ -207,16 +209,22 @@ async fn introspection_for_admins_and_introspect_keys() {
             r.status
         );
     }
-    // A user's key without the introspect scope may not ask; an admin's key with it may.
+    // A user's key without the introspect scope may not ask; an admin's key with it
+    // may. The key gets it only from a token that carries it (asked for at login).
     let alice = at(&tokens);
     t.check(ask(&alice, &alice), 403, Some(json!({"detail": "Token missing required scope: introspect"})))
         .await;
+    let proxy_key = || post_json("/api/v1/api-keys", json!({"name": "proxy", "scopes": ["introspect"]}));
+    t.check(
+        proxy_key().bearer(&admin),
+        403,
+        Some(json!({"detail": "Token missing required scope: introspect"})),
+    )
+    .await;
+    let form = [("username", "root"), ("password", PASSWORD), ("scope", "introspect")];
+    let with_introspect = t.check(post_form("/api/v1/auth/token", &form), 200, None).await.json();
     let key = t
-        .check(
-            post_json("/api/v1/api-keys", json!({"name": "proxy", "scopes": ["introspect"]})).bearer(&admin),
-            201,
-            None,
-        )
+        .check(proxy_key().bearer(with_introspect["access_token"].as_str().unwrap()), 201, None)
         .await
         .json()["api_key"]
         .as_str()
@@ -243,6 +251,96 @@ async fn introspection_for_admins_and_introspect_keys() {
         json!({"active": false})
     );
     t.check(post_form(INTROSPECT, &[]).bearer(&admin), 422, None).await;
+}
+
+const REVOKE: &str = "/api/v1/auth/revoke";
+
+fn revoke(token: &str, hint: Option<&str>) -> Call {
+    let mut pairs = vec![("token", token)];
+    if let Some(h) = hint {
+        pairs.push(("token_type_hint", h));
+    }
+    post_form(REVOKE, &pairs)
+}
+
+#[tokio::test]
+async fn rfc7009_revokes_access_tokens_refresh_tokens_with_their_session_and_keys() {
+    let t = TestServer::start().await;
+    let (_, admin) = t.as_role("root", Role::Admin).await;
+    t.register("alice").await;
+    let first = t.login("alice").await;
+    let second = t.login("alice").await;
+    let me = |token: &str| get("/api/v1/users/me").bearer(token);
+    let introspect = |token: &str| post_form(INTROSPECT, &[("token", token)]).bearer(&admin);
+
+    // An access token, by its owner, with nothing but the token: refused from now on.
+    let r = t.check(revoke(&at(&first), Some("access_token")), 200, Some(json!({}))).await;
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
+    t.check(me(&at(&first)), 401, Some(json!({"detail": "Token has been revoked"}))).await;
+    t.check(get(VERIFY).bearer(&at(&first)), 401, None).await;
+    assert_eq!(t.check(introspect(&at(&first)), 200, None).await.json(), json!({"active": false}));
+    // Its refresh token (another kind of token, with a wrong hint: the token says
+    // what it is) ends the whole session: its access tokens stop too.
+    let rt = first["refresh_token"].as_str().unwrap();
+    let again =
+        t.check(post_json("/api/v1/auth/refresh", json!({"refresh_token": rt})), 200, None).await.json();
+    t.check(me(&at(&again)), 200, None).await;
+    let rt2 = again["refresh_token"].as_str().unwrap();
+    t.check(revoke(rt2, Some("access_token")), 200, Some(json!({}))).await;
+    t.check(post_json("/api/v1/auth/refresh", json!({"refresh_token": rt2})), 401, None).await;
+    t.check(me(&at(&again)), 401, Some(json!({"detail": "Token has been revoked"}))).await;
+    assert_eq!(t.check(introspect(rt2), 200, None).await.json(), json!({"active": false}));
+    // The other session is untouched.
+    t.check(me(&at(&second)), 200, None).await;
+
+    // Services with introspection credentials revoke the same way (headers or not).
+    t.check(revoke(&at(&second), None).bearer(&admin), 200, Some(json!({}))).await;
+    t.check(me(&at(&second)), 401, None).await;
+
+    // An API key presented to it is deleted.
+    let key =
+        t.check(post_json("/api/v1/api-keys", json!({"name": "ci"})).bearer(&admin), 201, None).await.json()
+            ["api_key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    t.check(get("/api/v1/users/me").header("x-api-key", &key), 200, None).await;
+    t.check(revoke(&key, None), 200, Some(json!({}))).await;
+    t.check(get("/api/v1/users/me").header("x-api-key", &key), 401, None).await;
+
+    // Unknown, forged, expired or already revoked: 200 all the same (RFC 7009 §2.2).
+    for nothing in ["garbage", "a.b.c", "gh_nope", &at(&first), rt2, &key] {
+        t.check(revoke(nothing, None), 200, Some(json!({}))).await;
+    }
+    let third = t.login("alice").await;
+    t.advance(3600);
+    t.check(revoke(&at(&third), None), 200, Some(json!({}))).await;
+
+    // Each real revocation is in the audit log.
+    let root = at(&t.login("root").await);
+    let log = t.check(get("/api/v1/admin/audit?event=token_revoked").bearer(&root), 200, None).await.json();
+    let details: Vec<&str> =
+        log.as_array().unwrap().iter().map(|e| e["detail"].as_str().unwrap_or("")).collect();
+    assert_eq!(details.iter().filter(|d| d.contains("RFC 7009")).count(), 3, "{details:?}");
+}
+
+#[tokio::test]
+async fn rfc7009_errors_are_rfc6749_shaped() {
+    let t = TestServer::start().await;
+    let bad = |e: &str, d: &str| json!({"error": e, "error_description": d, "detail": d});
+    let missing = bad("invalid_request", "The token parameter is required");
+    t.check(post_form(REVOKE, &[]), 400, Some(missing.clone())).await;
+    t.check(post_form(REVOKE, &[("token", "")]), 400, Some(missing.clone())).await;
+    t.check(post_json(REVOKE, json!({"token": "x"})), 400, Some(missing)).await;
+    let r = t
+        .check(
+            revoke("x", Some("id_token")),
+            400,
+            Some(bad("unsupported_token_type", "token_type_hint must be access_token or refresh_token")),
+        )
+        .await;
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
+    t.check(get(REVOKE), 405, None).await;
 }
 
 #[tokio::test]
@@ -298,6 +396,21 @@ async fn forward_auth_by_token_key_or_cookie() {
     assert_eq!(r.header("www-authenticate").as_deref(), Some("Bearer scope=\"users:read\""));
     t.check(get(&format!("{VERIFY}?scope=profile:read,posts:read")).bearer(&alice), 200, None).await;
     t.check(get(&format!("{VERIFY}?role=emperor")).bearer(&alice), 422, None).await;
+    // Every method, also those OpenAPI has no name for: proxies forward the original one.
+    for m in ["TRACE", "PROPFIND", "OPTIONS"] {
+        let r = t.check(get(VERIFY).method(m).bearer(&alice), 200, None).await;
+        assert_eq!(r.header("x-auth-user").as_deref(), Some("alice"), "{m}");
+    }
+    // `redirect` takes only `401`: anything else is a typo in the proxy's
+    // configuration, refused before the credential is looked at.
+    t.check(get(&format!("{VERIFY}?redirect=401")).bearer(&alice), 200, None).await;
+    let invalid =
+        json!({"detail": [{"loc": ["query", "redirect"], "msg": "Input should be '401'", "type": "enum"}]});
+    for v in ["AAA", "", "302", "401,401"] {
+        let q = serde_urlencoded::to_string([("redirect", v)]).unwrap();
+        t.check(get(&format!("{VERIFY}?{q}")).bearer(&alice), 422, Some(invalid.clone())).await;
+        t.check(get(&format!("{VERIFY}?{q}")), 422, Some(invalid.clone())).await;
+    }
     // Logout revokes at once, for the proxy too.
     t.check(
         post_json("/api/v1/auth/logout", json!({"refresh_token": tokens["refresh_token"]})).bearer(&alice),
@@ -321,7 +434,7 @@ async fn forward_auth_header_names_are_configurable() {
 async fn prometheus_metrics_for_admins_or_on_their_own_listener() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let t = TestServer::start_with(&[
+    let t = TestServer::over_tls_with(&[
         "--metrics-listen",
         &format!("127.0.0.1:{port}"),
         "--login-rate-limit",

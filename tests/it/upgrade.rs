@@ -3,8 +3,10 @@
 //! serves; migrations run forward after a backup copy; a newer file is refused.
 
 use crate::harness::*;
-use gatehouse::store::migrate::Migration;
-use gatehouse::store::{check_file, Store, StoreError, DB_FILE, SCHEMA_VERSION};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use gatehouse::store::embedded::migrate::Migration;
+use gatehouse::store::{check_file, Reads, Store, StoreError, Writes, DB_FILE, SCHEMA_VERSION};
 use std::path::{Path, PathBuf};
 
 fn fixture() -> (tempfile::TempDir, PathBuf) {
@@ -18,11 +20,29 @@ fn fixture() -> (tempfile::TempDir, PathBuf) {
 
 #[tokio::test]
 async fn schema_1_fixture_opens_checks_and_serves() {
-    assert_eq!(SCHEMA_VERSION, 1, "a new schema needs a migration and a new fixture");
+    if crate::pg::file_engine_only("the fixture is a redb file") {
+        return;
+    }
+    assert_eq!(SCHEMA_VERSION, 2, "a new schema needs a migration and a new fixture");
     let (_dir, data) = fixture();
     let counts = check_file(&data).unwrap();
     assert!(counts.contains(&("users", 1)) && counts.contains(&("api_keys", 1)), "{counts:?}");
-    let server = gatehouse::server::start(
+    let stored = |data: &Path| {
+        let store = Store::open(data).unwrap();
+        let hash = store.read(|r| r.user_by_name("fixture")).unwrap().unwrap().password_hash;
+        (
+            store.read(|r| r.hash_cost()).unwrap(),
+            gatehouse::crypto::password::HashParams::of_stored(&hash).unwrap(),
+        )
+    };
+    let (recorded, fixture_params) = stored(&data);
+    assert_eq!(recorded, None, "the fixture predates the recorded maximum");
+    // Its signing keys are a version-1 record, from before keys had an algorithm:
+    // they read as EdDSA keys, and the server signs with the fixture's own key.
+    let fixture_keys = Store::open(&data).unwrap().read(|r| r.keys()).unwrap().keys;
+    assert_eq!(fixture_keys.len(), 1);
+    assert_eq!(fixture_keys[0].alg, gatehouse::store::records::KeyAlg::EdDSA);
+    let server = gatehouse::app::start(
         config(&data, &["--issuer", "https://fixture"]),
         gatehouse::clock::Clock::system(),
     )
@@ -33,13 +53,32 @@ async fn schema_1_fixture_opens_checks_and_serves() {
         .call(post_form("/api/v1/auth/token", &[("username", "fixture"), ("password", "Fixture-Pass1!")]))
         .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let me = c.call(get("/api/v1/users/me").bearer(r.json()["access_token"].as_str().unwrap())).await;
+    let token = r.json()["access_token"].as_str().unwrap().to_owned();
+    let header: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
+    assert_eq!(
+        (header["alg"].as_str(), header["kid"].as_str()),
+        (Some("EdDSA"), Some(fixture_keys[0].kid.as_str()))
+    );
+    let me = c.call(get("/api/v1/users/me").bearer(&token)).await;
     assert_eq!(me.json()["full_name"], "Fixture User");
     server.shutdown().await;
+    // Opening it found the most expensive stored parameters once and recorded them.
+    let (recorded, _) = stored(&data);
+    let recorded = recorded.unwrap();
+    assert_eq!(
+        (recorded.log_n, recorded.r, recorded.p),
+        (fixture_params.log_n, fixture_params.r, fixture_params.p)
+    );
 }
 
-/// A stand-in for a future schema 2: rewrites every user record.
-fn shout_names(tx: &mut gatehouse::store::WriteTx<'_>) -> Result<(), StoreError> {
+fn migrated(data: &Path, target: u32, steps: &[Migration]) -> Result<Store, StoreError> {
+    let engine = gatehouse::store::embedded::Embedded::open_migrating(data, target, steps)?;
+    Ok(Store::new(std::sync::Arc::new(engine)))
+}
+
+/// A stand-in for a future schema 3: rewrites every user record.
+fn shout_names(tx: &mut gatehouse::store::embedded::WriteTx<'_>) -> Result<(), StoreError> {
     for id in tx.all_user_ids()? {
         if let Some(mut u) = tx.user(id)? {
             u.full_name = u.full_name.map(|n| n.to_uppercase());
@@ -52,19 +91,20 @@ fn shout_names(tx: &mut gatehouse::store::WriteTx<'_>) -> Result<(), StoreError>
 #[test]
 fn migrations_run_forward_after_a_backup_and_newer_files_are_refused() {
     let (_dir, data) = fixture();
-    let to_2 = [Migration { from: 1, describe: "test: upper-case display names", run: shout_names }];
+    let real = gatehouse::store::embedded::migrate::MIGRATIONS[0];
+    let to_3 = [real, Migration { from: 2, describe: "test: upper-case display names", run: shout_names }];
     {
-        let store = Store::open_migrating(&data, 2, &to_2).unwrap();
+        let store = migrated(&data, 3, &to_3).unwrap();
         let u = store.read(|r| r.user_by_name("fixture")).unwrap().unwrap();
         assert_eq!(u.full_name.as_deref(), Some("FIXTURE USER"));
     }
     let backup = data.join(format!("{DB_FILE}.schema-1.bak"));
     assert!(backup.exists(), "a copy is taken before migrating");
     // Opening again does not migrate twice.
-    drop(Store::open_migrating(&data, 2, &to_2).unwrap());
-    // This release (schema 1) refuses the migrated file rather than misread it.
-    assert!(matches!(Store::open(&data), Err(StoreError::NewerSchema { found: 2, supported: 1, .. })));
+    drop(migrated(&data, 3, &to_3).unwrap());
+    // This release (schema 2) refuses the migrated file rather than misread it.
+    assert!(matches!(Store::open(&data), Err(StoreError::NewerSchema { found: 3, supported: 2, .. })));
     // A missing step is an error, not a silent skip.
     let (_dir2, data2) = fixture();
-    assert!(Store::open_migrating(&data2, 3, &to_2).is_err());
+    assert!(migrated(&data2, 4, &to_3).is_err());
 }

@@ -5,23 +5,34 @@
 use super::UserResponse;
 use crate::clock::rfc3339;
 use crate::domain::admin::MAX_PAGE;
+use crate::domain::{Account, AuditEvent, AuditQuery, Role};
 use crate::server::error::{ApiError, Invalid};
 use crate::server::extract::{json_object, query, query_int, query_param};
+use crate::server::request::Req;
 use crate::server::respond::{json, Body};
-use crate::server::router::Req;
 use crate::server::state::AppState;
-use crate::store::records::{AuditEvent, Role, User};
-use crate::store::AuditQuery;
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 use serde_json::{json, Value};
+
+/// `?include=`: absent, or `status` (any other value is a 422).
+fn include_status(q: &[(String, String)]) -> Result<bool, Invalid> {
+    match query_param(q, "include").as_deref() {
+        None => Ok(false),
+        Some("status") => Ok(true),
+        Some(_) => Err(Invalid {
+            loc: vec!["query".into(), "include".into()],
+            msg: "Input should be 'status'".into(),
+            kind: "enum".into(),
+        }),
+    }
+}
 
 /// Users in an admin listing: the tutorial's UserResponse, plus, when asked for
 /// with `?include=status` (the admin page does), the sign-in state an admin acts
 /// on: `last_login`, `locked_until` (while locked), `failed_login_attempts`.
 /// Tutorial clients never ask, so they get exactly the tutorial's fields.
-fn users_json(users: &[User], q: &[(String, String)], now: i64) -> Vec<Value> {
-    let with_status = query_param(q, "include").is_some_and(|v| v.split(',').any(|p| p.trim() == "status"));
+fn users_json(users: &[Account], with_status: bool, now: i64) -> Vec<Value> {
     users
         .iter()
         .map(|u| {
@@ -37,7 +48,7 @@ fn users_json(users: &[User], q: &[(String, String)], now: i64) -> Vec<Value> {
 }
 
 /// `{user_id}` as an integer, or FastAPI's 422.
-fn user_id(req: &Req) -> Result<u64, ApiError> {
+pub(crate) fn user_id(req: &Req) -> Result<u64, ApiError> {
     req.param("user_id").parse::<u64>().map_err(|_| {
         ApiError::Validation(vec![Invalid {
             loc: vec!["path".into(), "user_id".into()],
@@ -51,28 +62,37 @@ fn user_id(req: &Req) -> Result<u64, ApiError> {
 pub fn list(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
     let q = query(&req.head);
     let max = i64::try_from(MAX_PAGE).unwrap_or(100);
-    let (skip, limit) = match (query_int(&q, "skip", 0, 0, i64::MAX), query_int(&q, "limit", max, 0, max)) {
-        (Ok(s), Ok(l)) => (s, l),
-        (s, l) => return Err(ApiError::Validation(s.err().into_iter().chain(l.err()).collect())),
+    let (skip, limit, status) = match (
+        query_int(&q, "skip", 0, 0, i64::MAX),
+        query_int(&q, "limit", max, 0, max),
+        include_status(&q),
+    ) {
+        (Ok(s), Ok(l), Ok(i)) => (s, l, i),
+        (s, l, i) => {
+            return Err(ApiError::Validation(s.err().into_iter().chain(l.err()).chain(i.err()).collect()))
+        }
     };
     let users = state.auth.list_users(skip.unsigned_abs(), limit.unsigned_abs())?;
-    Ok(json(StatusCode::OK, &users_json(&users, &q, state.auth.clock().now_micros())))
+    Ok(json(StatusCode::OK, &users_json(&users, status, state.auth.clock().now_micros())))
 }
 
 /// GET /users/search?q=prefix&limit: username or email prefix.
 pub fn search(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
     let q = query(&req.head);
     let max = i64::try_from(MAX_PAGE).unwrap_or(100);
-    let limit = query_int(&q, "limit", 20, 1, max).map_err(|e| ApiError::Validation(vec![e]))?;
-    let Some(prefix) = query_param(&q, "q").filter(|p| !p.is_empty()) else {
-        return Err(ApiError::Validation(vec![Invalid {
-            loc: vec!["query".into(), "q".into()],
-            msg: "Field required".into(),
-            kind: "missing".into(),
-        }]));
+    let prefix = query_param(&q, "q").filter(|p| !p.is_empty()).ok_or_else(|| Invalid {
+        loc: vec!["query".into(), "q".into()],
+        msg: "Field required".into(),
+        kind: "missing".into(),
+    });
+    let (prefix, limit, status) = match (prefix, query_int(&q, "limit", 20, 1, max), include_status(&q)) {
+        (Ok(p), Ok(l), Ok(i)) => (p, l, i),
+        (p, l, i) => {
+            return Err(ApiError::Validation(p.err().into_iter().chain(l.err()).chain(i.err()).collect()))
+        }
     };
     let users = state.auth.search_users(&prefix, limit.unsigned_abs())?;
-    Ok(json(StatusCode::OK, &users_json(&users, &q, state.auth.clock().now_micros())))
+    Ok(json(StatusCode::OK, &users_json(&users, status, state.auth.clock().now_micros())))
 }
 
 /// `new_role` from the query string (the tutorial) or a JSON body `{"new_role": ...}`.
@@ -129,18 +149,21 @@ pub async fn unlock(state: &AppState, req: Req) -> Result<Response<Body>, ApiErr
     Ok(json(StatusCode::OK, &UserResponse::from(&user)))
 }
 
-/// POST /users/{user_id}/revoke-sessions.
+/// POST /users/{user_id}/revoke-sessions[?include_api_keys=true].
 pub async fn revoke_sessions(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
     let ctx = req.ctx();
     let target = user_id(&req)?;
+    let keys = super::include_api_keys(&req)?;
     let who = req.caller()?.clone();
-    state.blocking(move |auth| auth.revoke_sessions(&ctx, &who, target)).await?;
-    Ok(json(StatusCode::OK, &json!({"detail": "All sessions revoked"})))
+    state.blocking(move |auth| auth.revoke_sessions(&ctx, &who, target, keys)).await?;
+    let detail = if keys { "All sessions and API keys revoked" } else { "All sessions revoked" };
+    Ok(json(StatusCode::OK, &json!({ "detail": detail })))
 }
 
 /// GET /dashboard: counts by status and role, from maintained counters.
 pub fn dashboard(state: &AppState) -> Result<Response<Body>, ApiError> {
     let s = state.auth.dashboard()?;
+    let with_mfa = state.auth.users_with_mfa()?;
     let mut by_role = serde_json::Map::new();
     for r in Role::ALL {
         by_role.insert(r.as_str().into(), json!(s.by_role[r.index()]));
@@ -152,6 +175,7 @@ pub fn dashboard(state: &AppState) -> Result<Response<Body>, ApiError> {
             "active_users": s.active,
             "inactive_users": s.total.saturating_sub(s.active),
             "users_by_role": by_role,
+            "users_with_mfa": with_mfa,
         }),
     ))
 }
@@ -168,21 +192,17 @@ struct AuditEntry {
     detail: Option<String>,
 }
 
-/// A time filter: Unix seconds or RFC 3339.
+/// A time filter: Unix seconds (any `i64`) or an RFC 3339 date-time with its offset.
 fn time_param(q: &[(String, String)], name: &str) -> Result<Option<i64>, Invalid> {
     let Some(raw) = query_param(q, name) else { return Ok(None) };
     if let Ok(secs) = raw.trim().parse::<i64>() {
         return Ok(Some(secs.saturating_mul(1_000_000)));
     }
-    humantime::parse_rfc3339_weak(raw.trim())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| Some(i64::try_from(d.as_micros()).unwrap_or(i64::MAX)))
-        .ok_or_else(|| Invalid {
-            loc: vec!["query".into(), name.into()],
-            msg: "Input should be a Unix time in seconds or an RFC 3339 date-time".into(),
-            kind: "datetime_parsing".into(),
-        })
+    crate::clock::parse_rfc3339(&raw).map(Some).ok_or_else(|| Invalid {
+        loc: vec!["query".into(), name.into()],
+        msg: "Input should be a Unix time in seconds or an RFC 3339 date-time".into(),
+        kind: "datetime_parsing".into(),
+    })
 }
 
 /// GET /audit?event&user_id&username&since&until&skip&limit, newest first.
@@ -223,7 +243,7 @@ pub fn audit(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
         return Err(ApiError::Validation(errors));
     }
     if let Some(name) = query_param(&q, "username") {
-        match state.auth.store().read(|r| r.user_id_by_name(&name)).map_err(crate::domain::Error::from)? {
+        match state.auth.user_id_by_name(&name)? {
             Some(id) => query.user_id = Some(id),
             None => return Ok(json(StatusCode::OK, &Vec::<AuditEntry>::new())),
         }

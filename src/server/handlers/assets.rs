@@ -3,8 +3,8 @@
 //! holds). Served with a content type and a short cache lifetime.
 
 use crate::server::error::ApiError;
+use crate::server::request::Req;
 use crate::server::respond::Body;
-use crate::server::router::Req;
 use crate::server::state::AppState;
 use bytes::Bytes;
 use http_body_util::Full;

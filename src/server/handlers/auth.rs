@@ -1,12 +1,15 @@
 //! /api/v1/auth: token (OAuth2 password form), cookie login, refresh, logout and
-//! change-password.
+//! change-password. Both sign-ins take a second factor: `otp` (a code) or
+//! `passkey` (an assertion as JSON).
 
-use crate::domain::sessions::TokenPair;
+use crate::domain::login::SignIn;
+use crate::domain::mfa::webauthn::Assertion;
+use crate::domain::tokens::TokenPair;
 use crate::server::cookies;
 use crate::server::error::{ApiError, Invalid};
 use crate::server::extract::{cookie, form, json_object, Fields};
+use crate::server::request::Req;
 use crate::server::respond::{json, no_store, Body};
-use crate::server::router::Req;
 use crate::server::state::AppState;
 use hyper::{Response, StatusCode};
 use serde::Serialize;
@@ -14,8 +17,15 @@ use serde_json::{json, Map, Value};
 
 /// What the token endpoint was asked for.
 enum Grant {
-    /// The tutorial's OAuth2PasswordRequestForm.
-    Password { username: String, password: String, scopes: Vec<String> },
+    /// The tutorial's OAuth2PasswordRequestForm, with SPEC §10's optional `otp`
+    /// (or a passkey's assertion, `passkey`, as JSON).
+    Password {
+        username: String,
+        password: String,
+        otp: Option<String>,
+        passkey: Option<Assertion>,
+        scopes: Vec<String>,
+    },
     /// RFC 6749 §6.
     Refresh { token: String },
 }
@@ -30,10 +40,14 @@ fn grant(req: &Req, refresh: bool) -> Result<Grant, ApiError> {
             let username = f.required("username");
             let password = f.required("password");
             let scope = f.optional("scope").unwrap_or_default();
+            let otp = f.optional("otp").filter(|o| !o.trim().is_empty());
+            let passkey = f.optional("passkey");
             f.finish()?;
             Ok(Grant::Password {
                 username,
                 password,
+                otp,
+                passkey: super::passkeys::form_assertion(passkey),
                 scopes: scope.split_whitespace().map(str::to_owned).collect(),
             })
         }
@@ -81,11 +95,41 @@ fn token_response(pair: &TokenPair) -> Response<Body> {
 /// grant_type?`) or `grant_type=refresh_token` → TokenResponse. Errors carry RFC
 /// 6749's `error` and `error_description` beside `detail`.
 pub async fn token(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
+    // A request that names a client is an OpenID client's: RFC 6749's answers.
+    let pairs = super::client_token::form_pairs(&req);
+    let password_grant = pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "grant_type")
+        .is_none_or(|(_, v)| v == "password" || v.is_empty());
+    if !password_grant {
+        if let Some(who) = super::client_token::credentials(&req, &pairs)? {
+            return super::client_token::token(state, &req, pairs, who).await;
+        }
+        if pairs.iter().any(|(k, v)| k == "grant_type" && v == "authorization_code") {
+            let why = "client authentication is required for authorization_code";
+            return Err(
+                crate::domain::Error::OAuth(crate::domain::oidc::OAuthCode::InvalidClient, why).into()
+            );
+        }
+    }
     let ctx = req.ctx();
     let oauth = |e: ApiError| ApiError::OAuth(Box::new(e));
     let pair = match grant(&req, true).map_err(oauth)? {
-        Grant::Password { username, password, scopes } => {
-            state.hashing(move |auth| auth.login(&ctx, &username, &password, &scopes)).await
+        Grant::Password { username, password, otp, passkey, scopes } => {
+            state
+                .hashing(move |auth| {
+                    let sign_in = SignIn {
+                        username: &username,
+                        password: &password,
+                        otp: otp.as_deref(),
+                        passkey: passkey.as_ref(),
+                        scopes: &scopes,
+                        browser: false,
+                    };
+                    auth.sign_in(&ctx, sign_in)
+                })
+                .await
         }
         Grant::Refresh { token } => state.blocking(move |auth| auth.refresh(&ctx, &token)).await,
     }
@@ -99,12 +143,26 @@ pub async fn token(state: &AppState, req: Req) -> Result<Response<Body>, ApiErro
 pub async fn login(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
     cookies::from_own_pages(state, &req.head)?;
     let ctx = req.ctx();
-    let (username, password, scopes) = match grant(&req, false)? {
-        Grant::Password { username, password, scopes } => (username, password, scopes),
+    let (username, password, otp, passkey, scopes) = match grant(&req, false)? {
+        Grant::Password { username, password, otp, passkey, scopes } => {
+            (username, password, otp, passkey, scopes)
+        }
         // grant(_, false) refuses refresh_token with a 422 before it gets here.
         Grant::Refresh { .. } => return Err(grant_type_error("^password$")),
     };
-    let pair = state.hashing(move |auth| auth.login(&ctx, &username, &password, &scopes)).await?;
+    let pair = state
+        .hashing(move |auth| {
+            let sign_in = SignIn {
+                username: &username,
+                password: &password,
+                otp: otp.as_deref(),
+                passkey: passkey.as_ref(),
+                scopes: &scopes,
+                browser: true,
+            };
+            auth.sign_in(&ctx, sign_in)
+        })
+        .await?;
     let mut r = no_store(json(
         StatusCode::OK,
         &json!({"detail": "Login successful", "username": pair.user.username}),
@@ -189,6 +247,28 @@ pub async fn change_password(state: &AppState, req: Req) -> Result<Response<Body
     f.finish()?;
     state.hashing(move |auth| auth.change_password(&ctx, &who, &current, &new)).await?;
     Ok(json(StatusCode::OK, &json!({"detail": "Password changed. Please log in again on all devices."})))
+}
+
+/// POST /revoke (RFC 7009): form `token` (access token, refresh token or API key)
+/// and an optional `token_type_hint` (`access_token` or `refresh_token`; the token
+/// says what it is, so the hint only has to be one of the two). Holding the token is
+/// the proof: no other credential is needed, and services with introspection
+/// credentials revoke the same way. 200 whether or not there was anything to revoke.
+pub async fn revoke(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
+    use crate::domain::{oidc::OAuthCode, Error};
+    let mut f = form(&req.head, &req.body);
+    let token = f.optional("token");
+    let hint = f.optional("token_type_hint");
+    let Some(token) = token else {
+        return Err(Error::OAuth(OAuthCode::InvalidRequest, "The token parameter is required").into());
+    };
+    if hint.as_deref().is_some_and(|h| h != "access_token" && h != "refresh_token") {
+        let why = "token_type_hint must be access_token or refresh_token";
+        return Err(Error::OAuth(OAuthCode::UnsupportedTokenType, why).into());
+    }
+    let ctx = req.ctx();
+    state.blocking(move |auth| auth.revoke_token(&ctx, &token)).await?;
+    Ok(no_store(json(StatusCode::OK, &json!({}))))
 }
 
 /// POST /introspect (RFC 7662): form `token` (an access token, refresh token or API

@@ -2,7 +2,6 @@
 //! (RFC 7517 JWKS, OKP/Ed25519) and the authorization-server metadata (RFC 8414).
 //! Both are public, small and cacheable.
 
-use crate::crypto::secrets::b64url;
 use crate::domain::roles::{EXTRA_SCOPES, SCOPES};
 use crate::server::error::ApiError;
 use crate::server::respond::{json, Body};
@@ -23,13 +22,7 @@ fn cacheable(mut r: Response<Body>) -> Response<Body> {
 /// GET /.well-known/jwks.json: every key that verifies now (pending, active,
 /// retired), as `{"keys": [{kty, crv, x, kid, use, alg}]}`.
 pub fn jwks(state: &AppState) -> Result<Response<Body>, ApiError> {
-    let keys: Vec<_> = state
-        .auth
-        .published_keys()
-        .into_iter()
-        .map(|k| json!({"kty": "OKP", "crv": "Ed25519", "x": b64url(&k.bytes), "kid": k.kid, "use": "sig", "alg": "EdDSA"}))
-        .collect();
-    Ok(cacheable(json(StatusCode::OK, &json!({ "keys": keys }))))
+    Ok(cacheable(json(StatusCode::OK, &json!({ "keys": state.auth.jwks() }))))
 }
 
 /// GET /.well-known/oauth-authorization-server (RFC 8414).
@@ -41,6 +34,8 @@ pub fn metadata(state: &AppState) -> Result<Response<Body>, ApiError> {
         "token_endpoint": format!("{iss}/api/v1/auth/token"),
         "jwks_uri": format!("{iss}/.well-known/jwks.json"),
         "introspection_endpoint": format!("{iss}/api/v1/auth/introspect"),
+        "revocation_endpoint": format!("{iss}/api/v1/auth/revoke"),
+        "revocation_endpoint_auth_methods_supported": ["none"],
         "grant_types_supported": ["password", "refresh_token"],
         "response_types_supported": [],
         "scopes_supported": scopes,

@@ -8,7 +8,7 @@ use serde_json::json;
 
 /// Liveness and store health.
 pub fn get(state: &AppState) -> Result<Response<Body>, ApiError> {
-    if !state.auth.store().is_healthy() {
+    if !state.auth.is_healthy() {
         return Err(ApiError::Unavailable);
     }
     Ok(json(StatusCode::OK, &json!({"status": "healthy", "version": env!("CARGO_PKG_VERSION")})))

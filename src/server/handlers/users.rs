@@ -4,8 +4,8 @@ use super::UserResponse;
 use crate::domain::users::{NewUser, ProfileUpdate};
 use crate::server::error::ApiError;
 use crate::server::extract::{json_object, Fields};
+use crate::server::request::Req;
 use crate::server::respond::{json, Body};
-use crate::server::router::Req;
 use crate::server::state::AppState;
 use hyper::{Response, StatusCode};
 use serde_json::json;
@@ -32,7 +32,7 @@ pub fn new_user(f: &mut Fields) -> NewUser {
 
 /// GET /me (Bearer or API key).
 pub fn me(req: Req) -> Result<Response<Body>, ApiError> {
-    Ok(json(StatusCode::OK, &UserResponse::from(&req.caller()?.user)))
+    Ok(json(StatusCode::OK, &UserResponse::from(&req.caller()?.account())))
 }
 
 /// PUT /me: `full_name?`, `email?`; anything else (role, is_active...) is ignored.

@@ -12,20 +12,25 @@
 //! `/ui/login?rd=<original URL>`. nginx's `auth_request` cannot pass a 302 on, so
 //! with `?redirect=401` the answer stays 401 and carries the same `Location` for
 //! `auth_request_set` + `error_page 401` to use (see the README).
+//!
+//! `?mfa=1` demands a sign-in that used a second factor (`amr` has `mfa`). A
+//! user who has one but signed in without it (a session from before they enrolled)
+//! gets 401 `mfa_required`, and a browser the sign-in page again (`reauth=1`);
+//! a user with no second factor, or an API key, gets 403.
 
 use crate::domain::access::{Principal, Rule};
 use crate::domain::Error;
+use crate::domain::Role;
 use crate::server::cookies;
 use crate::server::error::{ApiError, Invalid};
 use crate::server::extract::{api_key, bearer, query, query_param};
 use crate::server::handlers::ui::login_url;
+use crate::server::request::Req;
 use crate::server::respond::{json, Body};
-use crate::server::router::Req;
 use crate::server::state::AppState;
-use crate::store::records::Role;
 use hyper::header::{HeaderName, HeaderValue, ACCEPT, CACHE_CONTROL, LOCATION, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// The caller from a Bearer header, else `X-API-Key`, else the `access_token`
 /// cookie set by /auth/login (whose value is `Bearer <token>`).
@@ -42,8 +47,42 @@ fn identify(state: &AppState, req: &Req) -> Result<Principal, ApiError> {
     Err(ApiError::NotAuthenticated)
 }
 
-fn demands(req: &Req) -> Result<(Rule, Vec<&'static str>), ApiError> {
+/// What the query string asks of the caller and of the answer.
+struct Demands {
+    rule: Rule,
+    scopes: Vec<&'static str>,
+    /// `?redirect=401`: a login redirect answers 401, for nginx.
+    nginx: bool,
+    /// `?mfa=1`: a sign-in with a second factor.
+    mfa: bool,
+}
+
+/// `?role=`, `?scope=` and `?redirect=`; any value outside what the document
+/// allows is a 422, so a typo in a proxy's configuration never passes silently.
+fn demands(req: &Req) -> Result<Demands, ApiError> {
     let q = query(&req.head);
+    let nginx = match query_param(&q, "redirect").as_deref() {
+        None => false,
+        Some("401") => true,
+        Some(_) => {
+            return Err(ApiError::Validation(vec![Invalid {
+                loc: vec!["query".into(), "redirect".into()],
+                msg: "Input should be '401'".into(),
+                kind: "enum".into(),
+            }]))
+        }
+    };
+    let mfa = match query_param(&q, "mfa").as_deref() {
+        None | Some("0" | "false") => false,
+        Some("1" | "true") => true,
+        Some(_) => {
+            return Err(ApiError::Validation(vec![Invalid {
+                loc: vec!["query".into(), "mfa".into()],
+                msg: "Input should be '1', 'true', '0' or 'false'".into(),
+                kind: "enum".into(),
+            }]))
+        }
+    };
     let rule = match query_param(&q, "role") {
         None => Rule::Any,
         Some(r) => Rule::MinRole(Role::parse(&r).ok_or_else(|| {
@@ -73,7 +112,7 @@ fn demands(req: &Req) -> Result<(Rule, Vec<&'static str>), ApiError> {
             }
         }
     }
-    Ok((rule, scopes))
+    Ok(Demands { rule, scopes, nginx, mfa })
 }
 
 /// The URL the browser asked the proxy for, when the proxy says.
@@ -88,7 +127,7 @@ fn original_url(req: &Req) -> Option<String> {
     Some(format!("{proto}://{host}{uri}"))
 }
 
-/// Where to send a browser that is not signed in, if anywhere.
+/// Where to send a browser that is not signed in (or must sign in again), if anywhere.
 fn login_redirect(state: &AppState, req: &Req) -> Option<String> {
     let accept = req.head.headers.get(ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !accept.to_ascii_lowercase().contains("text/html") {
@@ -104,34 +143,73 @@ fn login_redirect(state: &AppState, req: &Req) -> Option<String> {
     Some(login_url(state, target))
 }
 
+/// A 401 that sends a browser to the sign-in page, when the proxy says where it was going.
+/// With `reauth`, the page asks for the password (and factor) even if the browser
+/// is signed in.
+fn to_login(state: &AppState, req: &Req, nginx: bool, reauth: bool, detail: Value) -> Option<Response<Body>> {
+    let mut location = login_redirect(state, req)?;
+    if reauth {
+        location.push_str("&reauth=1");
+    }
+    let status = if nginx { StatusCode::UNAUTHORIZED } else { StatusCode::FOUND };
+    let mut body = detail;
+    if let Some(obj) = body.as_object_mut() {
+        obj.insert("login_url".into(), Value::from(location.clone()));
+    }
+    let mut r = json(status, &body);
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        r.headers_mut().insert(LOCATION, v);
+    }
+    r.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if nginx {
+        r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    Some(r)
+}
+
+/// `?mfa=1` for a caller whose sign-in did not use a second factor: a user who
+/// has one signs in again with it; anyone else is refused.
+fn second_factor_missing(
+    state: &AppState,
+    req: &Req,
+    who: &Principal,
+    nginx: bool,
+) -> Result<Response<Body>, ApiError> {
+    if who.access_token().is_none() {
+        return Err(Error::Forbidden("An API key does not prove a second factor".into()).into());
+    }
+    if !state.auth.has_second_factor(who)? {
+        return Err(
+            Error::Forbidden("A second factor is required: set one up on your account page".into()).into()
+        );
+    }
+    let detail = json!({"detail": "Second factor required", "mfa_required": true});
+    match to_login(state, req, nginx, true, detail) {
+        Some(r) => Ok(r),
+        None => Err(Error::MfaRequired.into()),
+    }
+}
+
 /// Any method /api/v1/auth/verify.
 pub fn verify(state: &AppState, req: Req) -> Result<Response<Body>, ApiError> {
-    let (rule, scopes) = demands(&req)?;
+    let Demands { rule, scopes, nginx, mfa } = demands(&req)?;
     let who = match identify(state, &req) {
         Ok(who) => who,
         Err(e) => {
             let (ApiError::NotAuthenticated | ApiError::Domain(Error::Unauthenticated(_))) = e else {
                 return Err(e);
             };
-            let Some(location) = login_redirect(state, &req) else { return Err(e) };
-            let nginx = query_param(&query(&req.head), "redirect").as_deref() == Some("401");
-            let status = if nginx { StatusCode::UNAUTHORIZED } else { StatusCode::FOUND };
-            let mut r = json(status, &json!({"detail": "Not authenticated", "login_url": location}));
-            if let Ok(v) = HeaderValue::from_str(&location) {
-                r.headers_mut().insert(LOCATION, v);
-            }
-            r.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            if nginx {
-                r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
-            return Ok(r);
+            return to_login(state, &req, nginx, false, json!({"detail": "Not authenticated"})).ok_or(e);
         }
     };
     who.authorize(rule, None)?;
     for s in scopes {
         who.authorize(Rule::Any, Some(s))?;
     }
-    let u = &who.user;
+    if mfa && !who.multi_factor() {
+        return second_factor_missing(state, &req, &who, nginx);
+    }
+    let u = who.account();
     let mut r = json(StatusCode::OK, &json!({"detail": "OK", "username": u.username}));
     let p = &state.forward_header_prefix;
     let h = r.headers_mut();
