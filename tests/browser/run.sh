@@ -5,7 +5,8 @@
 #
 # Build the binary first (cargo build). Needs Node >= 20 and Chromium at
 # /usr/bin/chromium (or CHROMIUM_PATH). Screenshots and the server's log land in
-# target/ui-screenshots/. Exits non-zero when any step fails.
+# target/ui-screenshots/. Exits non-zero when any step fails. mfa.test.mjs also needs
+# python3 with pyotp.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -36,4 +37,7 @@ export UI_SCREENSHOT_DIR="${UI_SCREENSHOT_DIR:-$root/target/ui-screenshots}"
 mkdir -p "$UI_SCREENSHOT_DIR"
 
 cd "$root"
-exec node "$here/ui.test.mjs" "$bin"
+node "$here/ui.test.mjs" "$bin"
+# Second factors: passkeys with Chromium's virtual authenticator, TOTP codes from
+# Python's pyotp (pip install pyotp).
+exec node "$here/mfa.test.mjs" "$bin"
