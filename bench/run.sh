@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # gatehouse load benchmark: builds the release binary and examples/loadgen, measures
-# binary size, time to ready and idle RSS, then drives one server over TLS
-# (keep-alive, 127.0.0.1 only) through the scenarios below and writes
-# bench/results.md (tables + machine) and bench/results/raw.jsonl (every JSON line).
+# binary size, time to ready, idle RSS and the machine's limits (Ed25519 verify per
+# core, fsync per second), then drives one server over TLS (keep-alive, 127.0.0.1
+# only) through the scenarios below and writes bench/results.md (tables + machine)
+# and bench/results/raw.jsonl (every JSON line). Each scenario also prints a
+# one-line summary on stderr. See bench/size.sh (1,000 vs 1,000,000 users) and
+# bench/memory.sh (a login storm under a memory cap) for the other two benchmarks.
 #
 # Usage: bench/run.sh            (from anywhere; see bench/README.md)
 # Knobs (environment): CARGO_TARGET_DIR (default ./target), ROUNDS (3), SECS (10),
-# WARMUP (1), READY_RUNS (7), LOADGEN_THREADS (2), SKIP_BUILD=1, OUT (bench/results.md),
+# WARMUP (1), READY_RUNS (7), LOADGEN_THREADS (2), SKIP_BUILD=1, OUT (bench/results.md), RAW,
 # QUIET_PCT (10) and QUIET_WAIT (300): before each measurement, wait up to QUIET_WAIT s
 # until the machine is at most QUIET_PCT % busy (other people's builds skew numbers);
 # NICE (e.g. -15, needs root): run the server and the load generator in their own
@@ -35,7 +38,7 @@ READY_RUNS=${READY_RUNS:-7}
 THREADS=${LOADGEN_THREADS:-2}
 OUT=${OUT:-$ROOT/bench/results.md}
 RAW_DIR=$ROOT/bench/results
-RAW=$RAW_DIR/raw.jsonl
+RAW=${RAW:-$RAW_DIR/raw.jsonl}
 NICE=${NICE:-}
 PRIO=()
 if [[ -n $NICE ]]; then
@@ -102,7 +105,7 @@ wait_quiet() {
 
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
     log "building release binary and loadgen (CARGO_TARGET_DIR=$TARGET_DIR)"
-    cargo build --release --quiet --bin gatehouse --example loadgen
+    cargo build --release --quiet --bin gatehouse --example loadgen --example bulkload
 fi
 mkdir -p "$RAW_DIR"
 : >"$RAW"
@@ -115,6 +118,7 @@ mkdir -p "$RAW_DIR"
     echo "cpu:     $(lscpu | grep 'Model name' | sed 's/.*: *//')"
     echo "kernel:  $(uname -sr)"
     echo "rustc:   $(rustc --version)"
+    echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min, when the run started)"
     echo "free -g:"
     free -g | sed 's/^/  /'
 } >"$WORK/machine.txt"
@@ -133,6 +137,10 @@ log "startup: 1 + $READY_RUNS starts"
 "${PRIO[@]}" "$LOADGEN" startup --bin "$BIN" --data-dir "$WORK/startup-data" --runs "$READY_RUNS" \
     --log "$WORK/startup.log" --out "$RAW" -- "${SERVE_ARGS[@]}" >&2
 
+# ---- the machine's limits: Ed25519 verify and SHA-256 per core, fsync per second ---------
+wait_quiet
+"${PRIO[@]}" "$LOADGEN" limits --dir "$WORK" --out "$RAW" >&2
+
 # ---- the benchmark server --------------------------------------------------------------
 DATA=$WORK/data
 "${PRIO[@]}" "$BIN" serve --data-dir "$DATA" --listen 127.0.0.1:0 --ready-file "$WORK/ready" \
@@ -148,8 +156,18 @@ ADDR=$(tr -d '\n' <"$WORK/ready")
 log "server $SERVER_PID on $ADDR"
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$SERVER_PID/status"; }
 
-LG=(--addr "$ADDR" --cacert "$DATA/tls-cert.pem" --threads "$THREADS" --users "$USERS")
+# The OpenID scenarios sign in to a public, trusted client (no consent page),
+# registered through the running server's admin socket.
+CLIENT_ID=$("$BIN" client add bench --redirect-uri https://127.0.0.1/cb --public --trusted --json \
+    --data-dir "$DATA" | sed -n 's/.*"client_id":"\([^"]*\)".*/\1/p')
+[[ -n $CLIENT_ID ]] || { log "cannot register the OpenID client"; exit 1; }
+LG=(--addr "$ADDR" --cacert "$DATA/tls-cert.pem" --threads "$THREADS" --users "$USERS" --client-id "$CLIENT_ID")
 "$LOADGEN" register-users "${LG[@]}" --concurrency 4 >&2
+# The admin of the search and dashboard scenarios, through the running server's
+# admin socket (only the server may open the database).
+printf '%s\n' "BenchPass123!" | "$BIN" --log-format text user add benchadmin --email benchadmin@example.com \
+    --role admin --password-stdin --data-dir "$DATA" >"$WORK/admin-add.log" 2>&1 ||
+    { cat "$WORK/admin-add.log" >&2; exit 1; }
 sleep 1
 printf '{"bench_server_rss_after_setup_kib": %d}\n' "$(rss)" >>"$RAW"
 
@@ -172,12 +190,21 @@ fsync_probe() { # label: synchronous 4 KiB overwrites per second on the data dir
 }
 
 for round in $(seq "$ROUNDS"); do
+    run "round=$round" --scenario health:64
     run "round=$round" --scenario me:64
+    run "round=$round" --scenario verify:64
+    run "round=$round" --scenario search:64
+    run "round=$round" --scenario dashboard:64
     run "round=$round" --scenario me:64 --also login:32
     fsync_probe "round=$round"
-    run "round=$round" --scenario refresh:32
+    # Each refresh connection logs in first (scrypt, queued two at a time): give those
+    # setup logins time rather than abandon them mid-hash.
+    run "round=$round" --scenario refresh:32 --request-timeout 300
+    run "round=$round" --scenario refresh:64 --request-timeout 300
     run "round=$round" --scenario register:8
     run "round=$round" --scenario login:32
+    run "round=$round" --scenario code:32
+    run "round=$round" --scenario userinfo:64
 done
 
 printf '{"bench_server_rss_end_kib": %d, "bench_server_hwm_kib": %d}\n' "$(rss)" \
@@ -206,7 +233,7 @@ stop_server
     echo
     echo '```'
     grep '"startup"' "$RAW"
-    grep -E '"bench_server_|"fsync_probe"' "$RAW"
+    grep -E '"bench_server_|"fsync_probe"|"limits"' "$RAW"
     echo '```'
 } >"$OUT"
 log "wrote $OUT"
