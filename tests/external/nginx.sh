@@ -12,7 +12,7 @@
 # identity headers, that ?role= and ?scope= are enforced, that logout takes effect
 # at once, and that nginx fails closed when gatehouse is down.
 #
-# nginx runs the README's own nginx snippet (its ```nginx block; README_MD=FILE
+# nginx runs the README's own nginx snippet (its ```nginx block with auth_request; README_MD=FILE
 # reads another file), with the test's ports and paths put in: the documented
 # configuration is the tested one. Only 127.0.0.1 is used; every wait is bounded;
 # nginx and gatehouse are stopped on any exit. Prints "ok - ..." / "not ok - ..." per check and ends
@@ -153,9 +153,11 @@ env = os.environ
 err = open(env["WORK"] + "/snippet.err", "w")
 def fail(msg):
     err.write(msg + "\n"); sys.exit(1)
-blocks = re.findall(r"^```nginx\n(.*?)^```", open(readme).read(), re.S | re.M)
+# The forward-auth snippet: the one ```nginx block with auth_request (others, such
+# as the load-balancer example, are not this test's).
+blocks = [b for b in re.findall(r"^```nginx\n(.*?)^```", open(readme).read(), re.S | re.M) if "auth_request" in b]
 if len(blocks) != 1:
-    fail(f"{readme} should hold exactly one ```nginx block, not {len(blocks)}")
+    fail(f"{readme} should hold exactly one ```nginx block with auth_request, not {len(blocks)}")
 conf = blocks[0]
 def sub(old, new):
     global conf
