@@ -7,22 +7,22 @@ use gatehouse::cli::{CertCommand, Cli, Command, HashCommand, ImportCommand, LogF
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-fn init_logging(level: &str, format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+fn init_logging(filter: tracing_subscriber::filter::Targets, format: LogFormat) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
+    let registry = tracing_subscriber::registry().with(filter);
     if json {
-        builder.json().flatten_event(true).init();
+        registry.with(layer.json().flatten_event(true)).init();
     } else {
-        builder.init();
+        registry.with(layer).init();
     }
 }
 
@@ -33,7 +33,7 @@ fn serve(args: &gatehouse::config::ServeArgs) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log_level, cli.log_format);
+    init_logging(cli.log_level.clone(), cli.log_format);
     let result = match cli.command {
         Command::Serve(args) => serve(&args),
         Command::User(cmd) => ops::user(cmd),

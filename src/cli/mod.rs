@@ -18,9 +18,10 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "gatehouse", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
-    /// Log verbosity: error, warn, info, debug or trace (or a tracing filter).
-    #[arg(long, global = true, env = "GATEHOUSE_LOG_LEVEL", default_value = "info")]
-    pub log_level: String,
+    /// Log verbosity: error, warn, info, debug, trace or off, optionally per module
+    /// (e.g. `info,gatehouse::server=debug`).
+    #[arg(long, global = true, env = "GATEHOUSE_LOG_LEVEL", default_value = "info", value_parser = parse_log_level)]
+    pub log_level: tracing_subscriber::filter::Targets,
     /// Log format: human-readable text on a terminal, JSON lines otherwise (auto).
     #[arg(long, global = true, env = "GATEHOUSE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,
@@ -38,6 +39,14 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// `--log-level`: a level, or `target=level` pairs separated by commas. No regular
+/// expressions or span filters (that would cost the binary a regex engine).
+fn parse_log_level(s: &str) -> Result<tracing_subscriber::filter::Targets, String> {
+    s.parse().map_err(|e| {
+        format!("{e} (expected a level such as info or debug, or e.g. info,gatehouse::server=debug)")
+    })
 }
 
 /// Top-level commands.

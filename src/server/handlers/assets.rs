@@ -11,8 +11,9 @@ use http_body_util::Full;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
 
-/// The OpenAPI 3.1 document of every route.
-pub const OPENAPI: &str = include_str!("../../../assets/openapi.json");
+/// The OpenAPI 3.1 document of every route: assets/openapi.json without its
+/// indentation (build.rs).
+pub const OPENAPI: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"));
 
 /// Embedded files: URL path, content type, bytes.
 const FILES: &[(&str, &str, &str)] = &[
