@@ -9,7 +9,8 @@
 # Knobs (environment): CARGO_TARGET_DIR, SIZES ("1000 1000000"), ROUNDS (3),
 # SECS (10), WARMUP (1), LOADGEN_THREADS (2), SKIP_BUILD=1, OUT
 # (bench/results-size.md), RAW_DIR (bench/results), KEEP_DATA=1 (leave the data
-# directories in /tmp).
+# directories in /tmp), SCENARIOS ("me:64 login:32 refresh:32 search:64
+# dashboard:64"), SERVE_EXTRA (more `serve` flags, e.g. "--scrypt-log-n 14").
 #
 # Bounded like run.sh: every server is stopped by its own PID (trap), every loadgen
 # run ends after WARMUP+SECS, nothing listens beyond 127.0.0.1.
@@ -59,6 +60,9 @@ if [[ ${SKIP_BUILD:-0} != 1 ]]; then
 fi
 mkdir -p "$RAW_DIR"
 SERVE_ARGS=(--register-rate-limit off --login-rate-limit off --api-rate-limit off)
+# shellcheck disable=SC2206 # SERVE_EXTRA is a list of flags, split on purpose
+SERVE_ARGS+=(${SERVE_EXTRA:-})
+SCENARIOS=${SCENARIOS:-"me:64 login:32 refresh:32 search:64 dashboard:64"}
 
 start_server() { # data dir
     local data=$1
@@ -90,7 +94,7 @@ for n in $SIZES; do
     # is read all over, not through one hot page.
     LG=(--addr "$ADDR" --cacert "$DATA/tls-cert.pem" --threads "$THREADS" --users "$n" --request-timeout 300)
     for round in $(seq "$ROUNDS"); do
-        for sc in me:64 login:32 refresh:32 search:64 dashboard:64; do
+        for sc in $SCENARIOS; do
             log "$n users, round $round: $sc (load $(cut -d' ' -f1 /proc/loadavg))"
             "$LOADGEN" run "${LG[@]}" --seconds "$SECS" --warmup "$WARMUP" --server-pid "$SERVER_PID" \
                 --label "users=$n round=$round" --out "$RAW" --scenario "$sc" >/dev/null
@@ -114,7 +118,7 @@ LARGE=${2:-$1}
 {
     echo "# gatehouse at $SMALL and $LARGE users"
     echo
-    echo "Written by \`bench/size.sh\` (ROUNDS=$ROUNDS, SECS=$SECS, WARMUP=$WARMUP); raw lines in"
+    echo "Written by \`bench/size.sh\` (ROUNDS=$ROUNDS, SECS=$SECS, WARMUP=$WARMUP${SERVE_EXTRA:+, serve $SERVE_EXTRA}); raw lines in"
     echo "${RAW_DIR#$ROOT/}/size-$SMALL.jsonl and size-$LARGE.jsonl. Medians over rounds."
     echo "Load average when it ended: $(cut -d' ' -f1-3 /proc/loadavg)."
     echo
