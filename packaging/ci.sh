@@ -1,35 +1,38 @@
 #!/usr/bin/env bash
 # Packaging CI: (a) the systemd unit's sandbox score, (b) the aarch64 (Raspberry Pi)
-# cross build smoke-tested under qemu-user, (c) the Debian package for the host.
+# cross build smoke-tested under qemu-user, (c) the Debian package for the host,
+# (d) the PostgreSQL build (profile small). Both host binaries must be <= 10 MiB.
 #
 # usage: packaging/ci.sh [--armv7] [--skip-security] [--skip-cross] [--skip-deb]
+#                        [--skip-postgres]
 #   --armv7   also cross-build armv7-unknown-linux-gnueabihf and smoke-test it under
 #             qemu-arm (off by default: another ~2.5 min of fat-LTO build).
 #
 # Honours CARGO_TARGET_DIR (default ./target). Installs what it needs (apt-get,
 # rustup, cargo install) only when missing. Everything it starts listens on
 # 127.0.0.1 only. Bounded: the whole run is killed after PKG_CI_TIMEOUT seconds
-# (default 1140 = 19 min), and every step has its own, shorter limit.
+# (default 1500 = 25 min), and every step has its own, shorter limit.
 set -euo pipefail
 
 if [ -z "${GATEHOUSE_PKG_CI_BOUNDED:-}" ]; then
   # timeout(1) runs us in our own process group and signals all of it, so cargo,
   # qemu and the servers under test end with us.
   export GATEHOUSE_PKG_CI_BOUNDED=1
-  exec timeout -k 15 "${PKG_CI_TIMEOUT:-1140}" "$0" "$@"
+  exec timeout -k 15 "${PKG_CI_TIMEOUT:-1500}" "$0" "$@"
 fi
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-ARMV7=0 SECURITY=1 CROSS=1 DEB=1
+ARMV7=0 SECURITY=1 CROSS=1 DEB=1 PG=1
 for arg in "$@"; do
   case "$arg" in
     --armv7) ARMV7=1 ;;
     --skip-security) SECURITY=0 ;;
     --skip-cross) CROSS=0 ;;
     --skip-deb) DEB=0 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --skip-postgres) PG=0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -190,6 +193,12 @@ stage_assets() { # stage_assets BINARY
 
 STATUS=0
 fail() { echo "FAIL: $*" >&2; STATUS=1; }
+BUDGET=10485760 # 10 MiB: the stripped binary, with every feature someone may build
+within_budget() { # within_budget BINARY
+  local n
+  n=$(stat -c %s "$1")
+  [ "$n" -le "$BUDGET" ] || fail "$1 is $n bytes, over the 10 MiB budget ($BUDGET)"
+}
 
 # ---------------------------------------------------------------------------------
 # (a) systemd unit: syntax and sandbox exposure score
@@ -233,6 +242,7 @@ if [ "$DEB" -eq 1 ]; then
   time timeout 900 cargo build --locked --release
   HOST_BIN=$TARGET_DIR/release/gatehouse
   echo "size: $(stat -c %s "$HOST_BIN") bytes ($(uname -m), release: fat LTO, stripped)"
+  within_budget "$HOST_BIN"
   smoke "host $(uname -m)" "$HOST_BIN"
 
   step "cargo deb"
@@ -268,6 +278,18 @@ if [ "$DEB" -eq 1 ]; then
     shellcheck -s sh "$ctl/postinst" "$ctl/postrm" "$ctl/prerm" 2>/dev/null || fail "shellcheck: maintainer scripts"
   fi
   rm -rf "$ctl"
+fi
+
+# ---------------------------------------------------------------------------------
+# (d) The PostgreSQL build (feature postgres, profile small) also fits the budget
+# ---------------------------------------------------------------------------------
+if [ "$PG" -eq 1 ]; then
+  step "cargo build --profile small --features postgres (host)"
+  time timeout 900 cargo build --locked --profile small --features postgres
+  PG_BIN=$TARGET_DIR/small/gatehouse
+  echo "size: $(stat -c %s "$PG_BIN") bytes ($(uname -m), profile small with postgres, stripped)"
+  within_budget "$PG_BIN"
+  smoke "host $(uname -m), profile small with postgres" "$PG_BIN"
 fi
 
 echo
