@@ -237,11 +237,18 @@ impl Drop for Postgres {
     }
 }
 
-/// Up to 2^attempt ms (at most 64 ms), jittered so retrying writers spread out.
+/// 0.2 ms plus a random part of up to 2^attempt ms (at most 64 ms), so writers that
+/// conflicted together do not retry together.
+///
+/// The random part comes from `RandomState`, which is keyed afresh on every call:
+/// unpredictable enough to spread retries, with no dependency and no system call.
+/// (It once came from `Instant::now().elapsed()`, a few nanoseconds that barely
+/// varied: concurrent retries of one process slept alike and met again.)
 fn backoff(attempt: u32) -> Duration {
-    let cap = 1u64 << attempt.min(6);
-    let nanos = Instant::now().elapsed().subsec_nanos() ^ std::process::id().rotate_left(attempt);
-    Duration::from_micros(200 + u64::from(nanos) % (cap * 1000))
+    use std::hash::{BuildHasher, Hasher};
+    let cap_micros = 1000u64 << attempt.min(6);
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    Duration::from_micros(200 + random % cap_micros)
 }
 
 /// A number no other running process picked (it tells a process's own cache

@@ -215,3 +215,19 @@ fn audit_entries_from_two_instances_never_collide() {
         a.read(|r| r.audit(&crate::store::AuditQuery { limit: 100, ..Default::default() })).unwrap().len();
     assert_eq!(n, 40);
 }
+
+/// Writers that conflicted together must not sleep alike before retrying, or they
+/// meet again: the pauses of one process's retries spread over their whole range.
+/// (No database needed.)
+#[test]
+fn retry_pauses_are_spread_and_bounded() {
+    for attempt in [1, 3, 6, 20] {
+        let cap = Duration::from_micros(200 + (1000u64 << attempt.min(6)));
+        let pauses: Vec<Duration> = (0..200).map(|_| backoff(attempt)).collect();
+        assert!(pauses.iter().all(|p| *p >= Duration::from_micros(200) && *p < cap), "{pauses:?}");
+        let distinct: std::collections::BTreeSet<_> = pauses.iter().collect();
+        assert!(distinct.len() > 150, "attempt {attempt}: only {} distinct pauses of 200", distinct.len());
+        let (lo, hi) = (pauses.iter().min().unwrap(), pauses.iter().max().unwrap());
+        assert!(*hi - *lo > (cap - Duration::from_micros(200)) / 2, "attempt {attempt}: {lo:?}..{hi:?}");
+    }
+}
